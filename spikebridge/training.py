@@ -1,0 +1,280 @@
+"""One training loop for every rate model: Adam on cross-entropy, fixed seeds, resumable runs.
+
+A run folder holds ``config.json`` (model and training configuration, package versions),
+``checkpoint.pt`` (weights, optimiser, schedule, RNG state; rewritten atomically after every
+epoch), ``metrics.json`` (per-epoch loss and accuracies), ``model.pt`` (final weights) and
+``learning_curves.png``. The same seed gives the same weights: model initialisation and dropout
+draw from torch's global generator, seeded at the start and checkpointed with the run, and
+epoch ``e`` is shuffled by a generator seeded with ``(seed, e)``, so a resumed run repeats an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import rate_models
+from idx_datasets import LabelledImages, load
+from idx_datasets.atomic import atomic_path
+from spikebridge.runs import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    RunError,
+    environment,
+    new_run_dir,
+    read_json,
+    save_figure,
+    write_json,
+)
+
+CHECKPOINT_FILE = "checkpoint.pt"
+WEIGHTS_FILE = "model.pt"
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a rate model is trained; ``None`` image counts mean the whole split."""
+
+    dataset: str = "mnist"
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    schedule: str = "cosine"  # cosine annealing to zero over all epochs, or constant
+    weight_decay: float = 0.0
+    seed: int = 0
+    train_images: int | None = None
+    test_images: int | None = None
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
+
+
+@dataclass
+class Run:
+    """A trained (or partly trained) model together with its folder and history."""
+
+    directory: Path
+    model_name: str
+    model: nn.Module
+    train_config: TrainConfig
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self.history[-1]["test_accuracy"] if self.history else None
+
+    @property
+    def finished(self) -> bool:
+        return len(self.history) >= self.train_config.epochs
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """``uint8 [N, 28, 28]`` -> ``float32 [N, 1, 28, 28]`` with pixels scaled to [0, 1]."""
+    return torch.from_numpy(np.asarray(images, dtype=np.float32) / 255.0).unsqueeze(1)
+
+
+def as_tensors(split: LabelledImages) -> tuple[torch.Tensor, torch.Tensor]:
+    return images_to_tensor(split.images), torch.from_numpy(split.labels.astype(np.int64))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Predicted classes of ``images`` in evaluation mode; the model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(images[i : i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    return (predict(model, images) == labels).float().mean().item()
+
+
+def _make_optimiser(model: nn.Module, config: TrainConfig, steps_total: int):
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    if config.schedule == "cosine":
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps_total)
+    else:
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0)
+    return optimiser, schedule
+
+
+def _save_checkpoint(run: Run, optimiser, schedule) -> None:
+    state = {
+        "model": run.model.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "schedule": schedule.state_dict(),
+        "rng_state": torch.get_rng_state(),
+        "history": run.history,
+    }
+    with atomic_path(run.directory / CHECKPOINT_FILE) as partial:
+        torch.save(state, partial)
+
+
+def _plot_learning_curves(run: Run) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [record["epoch"] for record in run.history]
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(9, 3.5))
+    loss_axis.plot(epochs, [r["train_loss"] for r in run.history], marker="o")
+    loss_axis.set(xlabel="epoch", ylabel="training loss (cross-entropy)", yscale="log")
+    accuracy_axis.plot(epochs, [100 * r["train_accuracy"] for r in run.history], marker="o", label="train")
+    accuracy_axis.plot(epochs, [100 * r["test_accuracy"] for r in run.history], marker="o", label="test")
+    accuracy_axis.set(xlabel="epoch", ylabel="accuracy (%)")
+    accuracy_axis.legend()
+    figure.suptitle(f"{run.model_name} on {run.train_config.dataset} ({run.directory.name})")
+    save_figure(figure, run.directory / "learning_curves.png")
+
+
+def _write_metrics(run: Run) -> None:
+    write_json(
+        run.directory,
+        METRICS_FILE,
+        {
+            "model": run.model_name,
+            "epochs_done": len(run.history),
+            "finished": run.finished,
+            "test_accuracy": run.test_accuracy,
+            "train_seconds": sum(r["seconds"] for r in run.history),
+            "history": run.history,
+        },
+    )
+
+
+def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool) -> Run:
+    config = run.train_config
+    train_x, train_y = as_tensors(load(config.dataset, "train").head(config.train_images))
+    test_x, test_y = as_tensors(load(config.dataset, "test").head(config.test_images))
+    batches_per_epoch = -(-len(train_x) // config.batch_size)
+    optimiser, schedule = _make_optimiser(run.model, config, config.epochs * batches_per_epoch)
+    if checkpoint is not None:
+        run.model.load_state_dict(checkpoint["model"])
+        optimiser.load_state_dict(checkpoint["optimiser"])
+        schedule.load_state_dict(checkpoint["schedule"])
+        torch.set_rng_state(checkpoint["rng_state"])
+        run.history = list(checkpoint["history"])
+
+    loss_function = nn.CrossEntropyLoss()
+    for epoch in range(len(run.history) + 1, config.epochs + 1):
+        started = time.perf_counter()
+        run.model.train()
+        order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
+        loss_sum, correct = 0.0, 0
+        bar = tqdm(
+            range(batches_per_epoch), desc=f"{run.model_name} epoch {epoch}/{config.epochs}",
+            disable=not progress, leave=False, unit="batch",
+        )
+        for index in bar:
+            batch = order[index * config.batch_size : (index + 1) * config.batch_size]
+            images, labels = train_x[batch], train_y[batch]
+            logits = run.model(images)
+            loss = loss_function(logits, labels)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            loss_sum += loss.item() * len(batch)
+            correct += (logits.argmax(1) == labels).sum().item()
+            if index % 20 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+        bar.close()
+        record = {
+            "epoch": epoch,
+            "train_loss": loss_sum / len(train_x),
+            "train_accuracy": correct / len(train_x),
+            "test_accuracy": accuracy(run.model, test_x, test_y),
+            "learning_rate": schedule.get_last_lr()[0],
+            "seconds": time.perf_counter() - started,
+        }
+        run.history.append(record)
+        if progress:
+            tqdm.write(
+                f"{run.model_name} epoch {epoch}/{config.epochs}: loss {record['train_loss']:.4f}, "
+                f"test accuracy {100 * record['test_accuracy']:.2f} % ({record['seconds']:.0f} s)"
+            )
+        _save_checkpoint(run, optimiser, schedule)
+        _write_metrics(run)
+        _plot_learning_curves(run)
+
+    with atomic_path(run.directory / WEIGHTS_FILE) as partial:
+        torch.save(run.model.state_dict(), partial)
+    return run
+
+
+def train(
+    model_name: str,
+    model_overrides: dict[str, Any] | None = None,
+    config: TrainConfig = TrainConfig(),
+    runs_root: Path = Path("runs"),
+    progress: bool = True,
+) -> Run:
+    """Train ``model_name`` (see :data:`rate_models.REGISTRY`) in a new run folder under ``runs_root``."""
+    model_config = rate_models.make_config(model_name, model_overrides)
+    directory = new_run_dir(runs_root, model_name)
+    write_json(
+        directory,
+        CONFIG_FILE,
+        {
+            "kind": "rate",
+            "model": model_name,
+            "model_config": asdict(model_config),
+            "train": asdict(config),
+            "environment": environment(),
+        },
+    )
+    torch.manual_seed(config.seed)  # initial weights, then dropout masks
+    model = rate_models.build(model_name, asdict(model_config))
+    return _fit(Run(directory, model_name, model, config), None, progress)
+
+
+def _read_run(directory: Path) -> tuple[Run, dict[str, Any] | None]:
+    directory = Path(directory)
+    config = read_json(directory, CONFIG_FILE)
+    if config.get("kind") != "rate":
+        raise RunError(f"{directory} is not a rate-model run (kind {config.get('kind')!r})")
+    model = rate_models.build(config["model"], config["model_config"])
+    run = Run(directory, config["model"], model, TrainConfig(**config["train"]))
+    checkpoint_path = directory / CHECKPOINT_FILE
+    if not checkpoint_path.is_file():
+        return run, None
+    try:
+        checkpoint = torch.load(checkpoint_path, weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged file
+        raise RunError(f"{checkpoint_path} cannot be read ({exc}); delete it to restart the run") from None
+    return run, checkpoint
+
+
+def resume(directory: Path, progress: bool = True) -> Run:
+    """Continue the run in ``directory`` from its last checkpoint (a finished run is returned as is)."""
+    run, checkpoint = _read_run(directory)
+    if checkpoint is not None and len(checkpoint["history"]) >= run.train_config.epochs:
+        run.model.load_state_dict(checkpoint["model"])
+        run.history = list(checkpoint["history"])
+        return run
+    return _fit(run, checkpoint, progress)
+
+
+def load_run(directory: Path) -> Run:
+    """The model of a run with its latest weights (final if finished, else last checkpoint)."""
+    run, checkpoint = _read_run(directory)
+    if checkpoint is None:
+        raise RunError(f"{directory} has no checkpoint yet; train it with `spikebridge train --resume {directory}`")
+    run.model.load_state_dict(checkpoint["model"])
+    run.history = list(checkpoint["history"])
+    return run

@@ -1,0 +1,83 @@
+"""The ``spikebridge`` command, run as a user runs it: in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def spikebridge(*args: str, env: dict[str, str] | None = None, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "spikebridge", *args], capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, cwd=cwd, timeout=600,
+    )
+
+
+def test_help_lists_every_subcommand():
+    done = spikebridge("--help")
+    assert done.returncode == 0
+    for command in ("data", "train", "evaluate", "compare"):
+        assert command in done.stdout
+
+
+@pytest.mark.parametrize("command", [["data"], ["data", "fetch"], ["train"], ["evaluate"], ["compare"]])
+def test_every_subcommand_has_help_with_defaults(command):
+    done = spikebridge(*command, "--help")
+    assert done.returncode == 0
+    if command != ["data"]:
+        assert "(default:" in done.stdout
+
+
+def test_data_fetch_reports_the_source(mnist_folder):
+    done = spikebridge("data", "fetch", "mnist")
+    assert done.returncode == 0, done.stderr
+    assert "MNIST: ready (served by cache" in done.stdout
+
+
+def test_corrupt_data_gives_one_line_error_and_status_2(private_mnist_copy, tmp_path):
+    labels = private_mnist_copy / "train-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-1] + b"\x0b")
+    done = spikebridge("train", "mlp", "--epochs", "1", "--train-images", "100", "--runs-dir", str(tmp_path),
+                       env={"SPIKEBRIDGE_DATA": str(private_mnist_copy.parent)})
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert str(labels) in line and "checksum" in line
+
+
+def test_missing_run_folder_gives_one_line_error(tmp_path):
+    done = spikebridge("evaluate", str(tmp_path / "nothing-here"))
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_a_run(tmp_path, mnist_folder):
+    done = spikebridge("train", "mlp", "--set", "widths=[784,64,10]", "--epochs", "3", "--batch-size", "32",
+                       "--lr", "3e-3", "--train-images", "3000", "--test-images", "1000", "--runs-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    (run,) = tmp_path.iterdir()
+    assert run.name.startswith("mlp-") and f"run folder: {run}" in done.stdout
+    evaluated = spikebridge("evaluate", str(run), "--test-images", "1000")
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads((run / "evaluation.json").read_text())
+    assert report["test_images"] == 1000 and report["test_accuracy"] > 0.85
+    assert sum(map(sum, report["confusion_matrix"])) == 1000
+    assert (run / "confusion_matrix.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_compare_prints_and_saves_one_row_per_model(tmp_path, mnist_folder):
+    done = spikebridge("compare", "--train-images", "1000", "--test-images", "300", "--epochs", "1",
+                       "--runs-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "| model | rate accuracy | spiking accuracy | spiking version | wall time |" in done.stdout
+    (folder,) = tmp_path.glob("compare-*")
+    table = json.loads((folder / "comparison.json").read_text())
+    assert [row["model"] for row in table["rows"]] == ["mlp", "cnn", "gru"]
+    assert table["settings"]["train_images"] == 1000
+    assert all(0.1 < row["rate_accuracy"] <= 1.0 for row in table["rows"])
+    assert (folder / "comparison.md").read_text().count("\n") == 2 + 3
