@@ -1,0 +1,212 @@
+"""Training and evaluating the Diehl & Cook (2015) network in resumable run folders.
+
+A run folder ``runs/diehl-cook-<N>-<time>/`` holds ``config.json``, ``checkpoint.npz`` (network
+state, data position, intensity, accuracy history; rewritten atomically every
+``checkpoint_every`` images), ``metrics.json`` and, after evaluation, ``evaluation.json`` and the
+plots. Block ``b`` of a run draws its Poisson spikes from seed ``(seed, b)``, so a resumed run
+repeats an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from idx_datasets import load
+from idx_datasets.atomic import atomic_path
+from spikebridge.runs import CONFIG_FILE, METRICS_FILE, RunError, environment, new_run_dir, read_json, write_json
+from spiking.block_runner import make_runner
+from spiking.diehl_cook import (
+    DiehlCookParameters,
+    NetworkState,
+    Presentations,
+    assign_labels,
+    classify,
+    initial_state,
+    pixel_block,
+)
+
+CHECKPOINT_FILE = "checkpoint.npz"
+
+
+@dataclass(frozen=True)
+class DiehlCookRunConfig:
+    """A training run; the model's constants are :class:`DiehlCookParameters`."""
+
+    neurons: int = 100
+    images: int = 60_000  # training images per pass: the first ``images`` of the training set
+    passes: int = 1
+    device: str = "cpp_standalone"
+    threads: int = 1
+    block_slots: int = 500  # presentations per compiled run
+    checkpoint_every: int = 5_000  # images between checkpoints, rounded up to whole blocks
+    accuracy_window: int = 10_000  # images per training-accuracy estimate
+    seed: int = 0
+    dataset: str = "mnist"
+
+    def __post_init__(self):
+        if min(self.neurons, self.images, self.passes, self.block_slots, self.threads) < 1:
+            raise ValueError("neurons, images, passes, block_slots and threads must be >= 1")
+
+
+@dataclass
+class Progress:
+    """Where a training run stands; saved with the network state in every checkpoint."""
+
+    position: int = 0  # index (within the training images) of the next image to show
+    intensity: float = 2.0
+    blocks_done: int = 0
+    images_done: int = 0
+    presentations: int = 0  # slots used, re-presentations included
+    seconds: float = 0.0
+    accuracy_history: list = field(default_factory=list)  # [images done, accuracy] per window
+    window_counts: np.ndarray | None = None  # responses [images, N] in the current accuracy window
+    window_labels: np.ndarray | None = None
+    assignments: np.ndarray | None = None  # labels assigned from the previous window
+
+    ARRAYS = ("window_counts", "window_labels", "assignments")
+
+
+def block_seed(seed: int, block: int) -> int:
+    return (seed * 1_000_003 + block) % (2**31)
+
+
+def build_dir_root() -> Path:
+    from idx_datasets import cache_root
+
+    return cache_root() / "brian2-builds"
+
+
+def _save_checkpoint(directory: Path, state: NetworkState, progress: Progress) -> None:
+    scalars = {k: v for k, v in asdict(progress).items() if k not in Progress.ARRAYS}
+    arrays = {f"progress_{name}": getattr(progress, name) for name in Progress.ARRAYS
+              if getattr(progress, name) is not None}
+    buffer = io.BytesIO()
+    np.savez(buffer, progress=json.dumps(scalars), **arrays, **state.arrays())
+    with atomic_path(directory / CHECKPOINT_FILE) as partial:
+        partial.write_bytes(buffer.getvalue())
+
+
+def load_checkpoint(directory: Path) -> tuple[NetworkState, Progress]:
+    path = Path(directory) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise RunError(f"{path} does not exist; the run has not reached its first checkpoint")
+    try:
+        with np.load(path) as archive:
+            progress = Progress(**json.loads(str(archive["progress"])))
+            for name in Progress.ARRAYS:
+                if f"progress_{name}" in archive.files:
+                    setattr(progress, name, archive[f"progress_{name}"])
+            state = NetworkState(**{name: archive[name] for name in archive.files if not name.startswith("progress")})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"{path} cannot be read ({exc}); delete it to restart the run") from None
+    return state, progress
+
+
+def _accepted_responses(presentations: Presentations, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Spike counts of accepted presentations and the indices (into the data) of their images."""
+    accepted = presentations.accepted
+    return presentations.counts[accepted], (start + presentations.image[accepted]) % count
+
+
+def _record_window(progress: Progress, counts: np.ndarray, labels: np.ndarray, window: int) -> None:
+    """Add responses to the accuracy window; close the window when it is full.
+
+    Accuracy of a window = its images classified with the labels assigned from the previous
+    window (the authors' running estimate of training performance).
+    """
+    if progress.window_counts is not None:
+        counts = np.concatenate([progress.window_counts, counts])
+        labels = np.concatenate([progress.window_labels, labels])
+    while len(labels) >= window:
+        if progress.assignments is not None:
+            accuracy = float(np.mean(classify(counts[:window], progress.assignments) == labels[:window]))
+            progress.accuracy_history.append([progress.images_done - len(labels) + window, accuracy])
+        progress.assignments = assign_labels(counts[:window], labels[:window])
+        counts, labels = counts[window:], labels[window:]
+    progress.window_counts, progress.window_labels = counts, labels
+
+
+def _write_metrics(directory: Path, config: DiehlCookRunConfig, progress: Progress) -> None:
+    write_json(directory, METRICS_FILE, {
+        "images_done": progress.images_done,
+        "images_target": config.images * config.passes,
+        "presentations": progress.presentations,
+        "train_seconds": progress.seconds,
+        "images_per_second": progress.images_done / progress.seconds if progress.seconds else None,
+        "training_accuracy": progress.accuracy_history or [],
+    })
+
+
+def train(
+    config: DiehlCookRunConfig,
+    runs_root: Path = Path("runs"),
+    params: DiehlCookParameters = DiehlCookParameters(),
+    progress_bar: bool = True,
+) -> Path:
+    """Train a new network; returns its run folder."""
+    directory = new_run_dir(runs_root, f"diehl-cook-{config.neurons}")
+    write_json(directory, CONFIG_FILE, {
+        "kind": "diehl-cook", "run": asdict(config), "parameters": asdict(params), "environment": environment(),
+    })
+    state = initial_state(params, config.neurons, np.random.default_rng(config.seed))
+    progress = Progress(intensity=params.initial_intensity)
+    _continue(directory, config, params, state, progress, progress_bar)
+    return directory
+
+
+def read_run_config(directory: Path) -> tuple[DiehlCookRunConfig, DiehlCookParameters]:
+    saved = read_json(directory, CONFIG_FILE)
+    if saved.get("kind") != "diehl-cook":
+        raise RunError(f"{directory} is not a Diehl & Cook run (kind {saved.get('kind')!r})")
+    return DiehlCookRunConfig(**saved["run"]), DiehlCookParameters(**saved["parameters"])
+
+
+def resume(directory: Path, progress_bar: bool = True, threads: int | None = None) -> Path:
+    """Continue a run from its last checkpoint (a finished run is left as it is)."""
+    config, params = read_run_config(directory)
+    if threads is not None:
+        config = DiehlCookRunConfig(**{**asdict(config), "threads": threads})
+    state, progress = load_checkpoint(directory)
+    _continue(Path(directory), config, params, state, progress, progress_bar)
+    return Path(directory)
+
+
+def _continue(directory, config, params, state, progress, progress_bar) -> None:
+    target = config.images * config.passes
+    if progress.images_done >= target:
+        return
+    images = load(config.dataset, "train").head(config.images)
+    runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(), config.threads)
+    bar = tqdm(total=target, initial=progress.images_done, unit="img", desc=f"Diehl & Cook {config.neurons}",
+               disable=not progress_bar, smoothing=0.1)
+    images_at_checkpoint = progress.images_done
+    while progress.images_done < target:
+        started = time.perf_counter()
+        remaining = target - progress.images_done
+        pixels = pixel_block(images.images, progress.position, config.block_slots, remaining)
+        state, block = runner.run_block(
+            state, pixels, progress.intensity, plastic=True, seed=block_seed(config.seed, progress.blocks_done)
+        )
+        shown = min(block.images_completed, remaining)  # blank padding after the last image is no image
+        counts, indices = _accepted_responses(block, progress.position, config.images)
+        labels = images.labels[indices[:shown]].astype(np.int64)
+        progress.images_done += shown
+        progress.position = (progress.position + shown) % config.images
+        progress.presentations += int(np.sum(block.image < remaining))
+        progress.intensity = block.next_intensity
+        progress.blocks_done += 1
+        progress.seconds += time.perf_counter() - started
+        _record_window(progress, counts[:shown], labels, min(config.accuracy_window, target))
+        bar.update(shown)
+        if progress.images_done - images_at_checkpoint >= config.checkpoint_every or progress.images_done >= target:
+            _save_checkpoint(directory, state, progress)
+            _write_metrics(directory, config, progress)
+            images_at_checkpoint = progress.images_done
+    bar.close()

@@ -1,0 +1,156 @@
+"""Run blocks of Diehl & Cook presentations on a Brian2 device.
+
+``runtime``: Brian2's runtime mode (Cython or numpy code generation), the network is built once
+and restored to t = 0 before each block. Fine for tiny networks and tests.
+
+``cpp_standalone`` (and brian2cuda's ``cuda_standalone``): the block is generated and compiled
+once into a build folder (cached on disk, so later processes skip the compilation) and the
+binary is re-run per block with the new state passed through ``run_args``; the random seed of
+each block comes from an environment variable read by the generated ``main``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from spiking.diehl_cook import (
+    DiehlCookNetwork,
+    DiehlCookParameters,
+    NetworkState,
+    Presentations,
+    build_network,
+    read_presentations,
+    read_state,
+    state_values,
+)
+
+DEVICES = ("cpp_standalone", "runtime", "cuda_standalone")
+SEED_VARIABLE = "SPIKEBRIDGE_BRIAN_SEED"
+
+
+class DeviceError(RuntimeError):
+    """The chosen Brian2 device cannot be used here; the message names the fix."""
+
+
+def _seed_from_environment(threads: int) -> str:
+    """C++ for the generated main: seed every thread's generator from $SPIKEBRIDGE_BRIAN_SEED."""
+    return (
+        "{\n"
+        f'    const char* seed_text = std::getenv("{SEED_VARIABLE}");\n'
+        "    const unsigned long seed = seed_text ? std::strtoul(seed_text, nullptr, 10) : 0UL;\n"
+        f"    for (int thread = 0; thread < {max(threads, 1)}; thread++)\n"
+        "        brian::_random_generators[thread].seed(seed + thread);\n"
+        "}\n"
+    )
+
+
+class RuntimeBlockRunner:
+    """Blocks in Brian2's runtime mode."""
+
+    def __init__(self, params: DiehlCookParameters, n_excitatory: int, slots: int):
+        import brian2
+
+        brian2.set_device("runtime")
+        brian2.prefs.codegen.target = "cython" if shutil.which("gcc") or shutil.which("cc") else "numpy"
+        self.net: DiehlCookNetwork = build_network(params, n_excitatory, slots)
+        self.net.network.store("block_start")
+        self.compile_seconds = 0.0
+
+    def run_block(
+        self, state: NetworkState, pixels: np.ndarray, intensity: float, plastic: bool, seed: int
+    ) -> tuple[NetworkState, Presentations]:
+        import brian2
+
+        net = self.net
+        net.network.restore("block_start")
+        net.pixels.values[:] = pixels
+        for group, name, value in state_values(net, state, plastic, intensity):
+            getattr(group, name)[:] = value
+        net.input_to_excitatory.delay[:] = state.delays_ms.ravel() * brian2.ms
+        brian2.seed(seed)
+        net.network.run(net.slots * net.params.slot_ms * brian2.ms, namespace={})
+        return read_state(net, state), read_presentations(net)
+
+
+class StandaloneBlockRunner:
+    """Blocks compiled once with ``cpp_standalone`` or ``cuda_standalone`` and re-run via run_args."""
+
+    def __init__(
+        self, params: DiehlCookParameters, n_excitatory: int, slots: int, build_root: Path,
+        threads: int = 1, device: str = "cpp_standalone",
+    ):
+        import brian2
+
+        if device == "cuda_standalone":
+            try:
+                import brian2cuda  # noqa: F401  (registers the device)
+            except ImportError:
+                raise DeviceError(
+                    "device cuda_standalone needs brian2cuda and a CUDA GPU: `pip install brian2cuda`, "
+                    "or use --device cpp_standalone"
+                ) from None
+        if shutil.which("g++") is None and shutil.which("c++") is None:
+            raise DeviceError(
+                f"device {device} needs a C++ compiler (g++): install it (e.g. `apt-get install g++`) "
+                "or use --device runtime (much slower)"
+            )
+        key = json.dumps([asdict(params), n_excitatory, slots, threads, device, brian2.__version__], sort_keys=True)
+        self.build_dir = Path(build_root) / f"diehl-cook-{device}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+        brian2.set_device(device, directory=str(self.build_dir), build_on_run=False)
+        self.device = brian2.get_device()
+        if device == "cpp_standalone":
+            brian2.prefs.devices.cpp_standalone.openmp_threads = threads if threads > 1 else 0
+        self.net: DiehlCookNetwork = build_network(params, n_excitatory, slots)
+        self.device.insert_code("main", _seed_from_environment(threads))
+        self.device.apply_run_args()
+        # Pathway delays cannot be set through run_args (Brian2 2.9 names them after the pathway),
+        # so they are read from a TimedArray (index i*N + j) that run_args can set, after it is set.
+        synapses = self.net.input_to_excitatory
+        self.delay_table = brian2.TimedArray(np.zeros(synapses.source.N * n_excitatory) * brian2.ms,
+                                             dt=brian2.ms, name="input_delays")
+        synapses.namespace.update(input_delays=self.delay_table, n_excitatory=n_excitatory)
+        synapses.delay = "input_delays((i * n_excitatory + j) * ms)"
+        self.net.network.run(slots * params.slot_ms * brian2.ms, namespace={})
+        started = time.perf_counter()
+        try:
+            self.device.build(directory=str(self.build_dir), compile=True, run=False, with_output=False)
+        except Exception as exc:  # Brian2 raises RuntimeError or a subprocess error for a failed build
+            raise DeviceError(
+                f"building the {device} network in {self.build_dir} failed ({str(exc).splitlines()[0]}); "
+                "check the C++ compiler or use --device runtime"
+            ) from None
+        self.compile_seconds = time.perf_counter() - started
+
+    def run_block(
+        self, state: NetworkState, pixels: np.ndarray, intensity: float, plastic: bool, seed: int
+    ) -> tuple[NetworkState, Presentations]:
+        import brian2
+
+        net = self.net
+        run_args = {getattr(group, name): value for group, name, value in state_values(net, state, plastic, intensity)}
+        run_args[net.pixels] = pixels
+        run_args[self.delay_table] = state.delays_ms.ravel() * brian2.ms
+        self.device.run_environment_variables[SEED_VARIABLE] = str(seed)
+        self.device.run(run_args=run_args, with_output=False)
+        self.device.delete(code=False, data=False, run_args=True, directory=False, force=True)
+        for lock in (self.build_dir / "static_arrays").glob("*.lock"):
+            lock.unlink(missing_ok=True)
+        return read_state(net, state), read_presentations(net)
+
+
+def make_runner(
+    device: str, params: DiehlCookParameters, n_excitatory: int, slots: int, build_root: Path, threads: int = 1
+):
+    """A block runner for ``device`` (one of :data:`DEVICES`)."""
+    if device not in DEVICES:
+        raise DeviceError(f"unknown device {device!r}; choose one of {DEVICES}")
+    if device == "runtime":
+        return RuntimeBlockRunner(params, n_excitatory, slots)
+    return StandaloneBlockRunner(params, n_excitatory, slots, build_root, threads, device)

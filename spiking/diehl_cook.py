@@ -1,0 +1,473 @@
+"""Diehl & Cook (2015), "Unsupervised learning of digit recognition using spike-timing-dependent
+plasticity", Front. Comput. Neurosci. 9:99, in Brian2, with the parameters of the authors' code.
+
+Excitatory neurons (conductance-based LIF with adaptive threshold and a spike timer)::
+
+    dv/dt     = ((v_rest_e - v) + ge (0 mV - v) + gi (E_inh_e - v)) / tau_e     (unless refractory)
+    dge/dt    = -ge / tau_ge,   dgi/dt = -gi / tau_gi
+    dtheta/dt = -theta / tau_theta      (only while learning; theta is frozen for evaluation)
+    dtimer/dt = 0.1
+    spike  if v > theta - theta_offset + v_thresh_e  and  timer > timer_threshold
+    reset  v = v_reset_e,  theta += theta_plus (learning only),  timer = 0
+
+Inhibitory neurons: the same membrane with tau_i, E_inh_i and a fixed threshold, no theta/timer.
+
+Input: 784 Poisson neurons at pixel/8 * intensity Hz for 350 ms, then 150 ms silent. Fewer than
+5 excitatory spikes in a presentation: intensity += 1 and the same image again; otherwise the
+next image at intensity 2. Before every presentation (learning only) each excitatory neuron's
+incoming weights are scaled to sum to 78.
+
+STDP on input -> excitatory synapses (traces are event-driven)::
+
+    on pre:  ge += w;  pre = 1;  w = clip(w - nu_pre * post1, 0, w_max)
+    on post: w = clip(w + nu_post * pre * post2_before, 0, w_max);  post1 = 1;  post2 = 1
+
+Simulation design: presentations and rests sit on a fixed 500 ms grid ("slots"), so one Brian2
+run holds a whole block of slots. A one-neuron *controller* group counts excitatory spikes during
+the presentation, decides at its last time step whether the next slot shows the next image (at
+the initial intensity) or the same one again (intensity + 1), and the input neurons read the
+current image's rates from a ``TimedArray`` indexed by the controller's image counter. With the
+``cpp_standalone`` device the block is compiled once and re-run with new state through
+``run_args``, so no per-image work happens in Python.
+
+Deviations from the authors' code: (1) the block structure carries weights, theta, membrane
+potentials, conductances, spike timers and STDP traces across blocks, but not refractory state
+or spikes in flight (neither exists at the end of a 150 ms silent rest); (2) evaluation
+presentations use the same re-presentation rule with frozen weights and theta, as the authors'
+test mode does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+INPUT_SIZE = 784
+PIXEL_MAX = 255.0
+
+
+@dataclass(frozen=True)
+class DiehlCookParameters:
+    """The network's constants; the defaults are those of the authors' public code."""
+
+    dt_ms: float = 0.5
+    presentation_ms: float = 350.0
+    rest_ms: float = 150.0
+    pixel_rate_divisor: float = 8.0  # rate (Hz) = pixel (0-255) / 8 * intensity
+    initial_intensity: float = 2.0
+    min_spikes: int = 5
+    # excitatory population
+    v_rest_e_mV: float = -65.0
+    v_reset_e_mV: float = -65.0
+    v_thresh_e_mV: float = -52.0
+    theta_offset_mV: float = 20.0
+    refractory_e_ms: float = 5.0
+    tau_e_ms: float = 100.0
+    v_init_e_mV: float = -105.0
+    e_inh_e_mV: float = -100.0
+    timer_rate: float = 0.1  # dtimer/dt: 100 ms per second
+    timer_threshold_ms: float = 5.0
+    theta_init_mV: float = 20.0
+    theta_plus_mV: float = 0.05
+    tau_theta_ms: float = 1e7
+    # inhibitory population
+    v_rest_i_mV: float = -60.0
+    v_reset_i_mV: float = -45.0
+    v_thresh_i_mV: float = -40.0
+    refractory_i_ms: float = 2.0
+    tau_i_ms: float = 10.0
+    v_init_i_mV: float = -100.0
+    e_inh_i_mV: float = -85.0
+    # conductances
+    tau_ge_ms: float = 1.0
+    tau_gi_ms: float = 2.0
+    # synapses
+    w_init_scale: float = 0.3  # w = 0.3 * (U(0, 1) + 0.01)
+    w_init_offset: float = 0.01
+    input_delay_max_ms: float = 10.0  # delays U(0, 10 ms)
+    w_max: float = 1.0
+    w_exc_to_inh: float = 10.4
+    w_inh_to_exc: float = 17.0
+    weight_total: float = 78.0  # incoming weights per excitatory neuron after normalisation
+    # STDP
+    tau_pre_ms: float = 20.0
+    tau_post1_ms: float = 20.0
+    tau_post2_ms: float = 40.0
+    nu_pre: float = 0.0001
+    nu_post: float = 0.01
+
+    @property
+    def slot_ms(self) -> float:
+        return self.presentation_ms + self.rest_ms
+
+    @property
+    def steps_per_slot(self) -> int:
+        return round(self.slot_ms / self.dt_ms)
+
+    @property
+    def steps_per_presentation(self) -> int:
+        return round(self.presentation_ms / self.dt_ms)
+
+
+def _namespace(params: DiehlCookParameters) -> dict:
+    """Brian2 constants named as in the equations, with units."""
+    from brian2 import Hz, ms, mV
+
+    units = {"_mV": mV, "_ms": ms}
+    namespace = {}
+    for field in fields(params):
+        if field.name == "dt_ms":  # the groups' own clock variable
+            continue
+        value = getattr(params, field.name)
+        suffix = next((s for s in units if field.name.endswith(s)), None)
+        if suffix:
+            namespace[field.name.removesuffix(suffix)] = value * units[suffix]
+        else:
+            namespace[field.name] = value
+    namespace["steps_per_slot"] = params.steps_per_slot
+    namespace["steps_per_presentation"] = params.steps_per_presentation
+    namespace["Hz_per_pixel"] = Hz / params.pixel_rate_divisor
+    return namespace
+
+
+# 1 during the first 350 ms of every 500 ms slot, 0 during the rest (integer time steps, no drift)
+PRESENTING = "int((timestep(t, dt) % steps_per_slot) < steps_per_presentation)"
+
+EXCITATORY_EQUATIONS = """
+dv/dt = ((v_rest_e - v) + ge * (-v) + gi * (e_inh_e - v)) / tau_e : volt (unless refractory)
+dge/dt = -ge / tau_ge : 1
+dgi/dt = -gi / tau_gi : 1
+dtheta/dt = -plasticity * theta / tau_theta : volt
+dtimer/dt = timer_rate : second
+plasticity : 1 (shared)
+w_total : 1  # sum of incoming input weights, refreshed at the start of every slot
+"""
+EXCITATORY_THRESHOLD = "v > theta - theta_offset + v_thresh_e and timer > timer_threshold"
+EXCITATORY_RESET = "v = v_reset_e; theta += plasticity * theta_plus; timer = 0*ms"
+
+INHIBITORY_EQUATIONS = """
+dv/dt = ((v_rest_i - v) + ge * (-v) + gi * (e_inh_i - v)) / tau_i : volt (unless refractory)
+dge/dt = -ge / tau_ge : 1
+dgi/dt = -gi / tau_gi : 1
+"""
+
+INPUT_EQUATIONS = """
+image : integer (linked)
+intensity : 1 (linked)
+rate = pixels(image * ms, i) * Hz_per_pixel * intensity * presenting : Hz
+presenting = PRESENTING : integer
+""".replace("PRESENTING", PRESENTING)
+
+STDP_MODEL = """
+w : 1
+dpre_trace/dt = -pre_trace / tau_pre : 1 (event-driven)
+dpost1_trace/dt = -post1_trace / tau_post1 : 1 (event-driven)
+dpost2_trace/dt = -post2_trace / tau_post2 : 1 (event-driven)
+w_total_post = w : 1 (summed)
+"""
+STDP_ON_PRE = """
+ge_post += w
+pre_trace = 1
+w = clip(w - plasticity_post * nu_pre * post1_trace, 0, w_max)
+"""
+STDP_ON_POST = """
+post2_before = post2_trace
+w = clip(w + plasticity_post * nu_post * pre_trace * post2_before, 0, w_max)
+post1_trace = 1
+post2_trace = 1
+"""
+NORMALISE = "w = w * (1 + plasticity_post * (weight_total / w_total_post - 1))"
+
+CONTROLLER_EQUATIONS = """
+image : integer
+intensity : 1
+spikes : integer
+"""
+# evaluated on the first time step of each rest, when all of the presentation's spikes are counted
+CONTROLLER_DECIDES = "timestep(t, dt) % steps_per_slot == steps_per_presentation"
+CONTROLLER_UPDATE = """
+accepted = int(spikes >= min_spikes)
+image += accepted
+intensity = accepted * initial_intensity + (1 - accepted) * (intensity + 1)
+spikes = 0
+"""
+COUNT_PRESENTATION_SPIKE = "spikes_post += " + PRESENTING
+
+
+@dataclass
+class DiehlCookNetwork:
+    """The Brian2 objects of one block of ``slots`` presentations of ``n_excitatory`` neurons."""
+
+    params: DiehlCookParameters
+    n_excitatory: int
+    slots: int
+    network: object
+    pixels: object  # TimedArray [slots, 784] of pixel values (0-255)
+    inputs: object
+    excitatory: object
+    inhibitory: object
+    controller: object
+    input_to_excitatory: object
+    spikes: object  # SpikeMonitor of the excitatory population
+    decisions: object  # EventMonitor of the controller: image, intensity, spikes of each presentation
+
+
+def build_network(params: DiehlCookParameters, n_excitatory: int, slots: int) -> DiehlCookNetwork:
+    """Create (but do not run) the network for a block of ``slots`` presentations.
+
+    Works on any Brian2 device; the caller chooses the device before calling this.
+    """
+    from brian2 import (
+        Clock,
+        EventMonitor,
+        Network,
+        NeuronGroup,
+        SpikeMonitor,
+        Synapses,
+        TimedArray,
+        linked_var,
+        ms,
+    )
+
+    namespace = _namespace(params)
+    dt = params.dt_ms * ms
+    slot = params.slot_ms * ms
+    pixels = TimedArray(np.zeros((slots, INPUT_SIZE)), dt=1 * ms, name="pixels")
+    namespace["pixels"] = pixels
+
+    controller = NeuronGroup(
+        1, CONTROLLER_EQUATIONS, events={"decide": CONTROLLER_DECIDES}, namespace=namespace, dt=dt, name="controller"
+    )
+    controller.run_on_event("decide", CONTROLLER_UPDATE, when="end")
+    controller.intensity = params.initial_intensity
+
+    inputs = NeuronGroup(
+        INPUT_SIZE, INPUT_EQUATIONS, threshold="rand() < rate * dt", namespace=namespace, dt=dt, name="inputs"
+    )
+    inputs.image = linked_var(controller, "image", index=np.zeros(INPUT_SIZE, dtype=int))
+    inputs.intensity = linked_var(controller, "intensity", index=np.zeros(INPUT_SIZE, dtype=int))
+
+    excitatory = NeuronGroup(
+        n_excitatory, EXCITATORY_EQUATIONS, threshold=EXCITATORY_THRESHOLD, reset=EXCITATORY_RESET,
+        refractory=params.refractory_e_ms * ms, method="euler", namespace=namespace, dt=dt, name="excitatory",
+    )
+    inhibitory = NeuronGroup(
+        n_excitatory, INHIBITORY_EQUATIONS, threshold="v > v_thresh_i", reset="v = v_reset_i",
+        refractory=params.refractory_i_ms * ms, method="euler", namespace=namespace, dt=dt, name="inhibitory",
+    )
+
+    input_to_excitatory = Synapses(
+        inputs, excitatory, STDP_MODEL, on_pre=STDP_ON_PRE, on_post=STDP_ON_POST,
+        namespace=namespace, dt=dt, name="input_to_excitatory",
+    )
+    input_to_excitatory.connect()  # all to all; synapse k joins input k // N to neuron k % N
+    # per-synapse delays come from the state; the block runners set them (see block_runner)
+    # Normalisation needs each neuron's weight sum only once per slot, at its start: the summed
+    # variable is updated on a slot clock instead of every time step (Brian2 has no public knob).
+    summed = input_to_excitatory.summed_updaters["w_total_post"]
+    summed._clock = Clock(dt=slot, name="slot_clock")
+    summed.when, summed.order = "start", 0
+    input_to_excitatory.run_regularly(NORMALISE, dt=slot, when="start", order=1, name="normalise")
+
+    excitatory_to_inhibitory = Synapses(
+        excitatory, inhibitory, on_pre="ge_post += w_exc_to_inh", namespace=namespace, dt=dt, name="exc_to_inh"
+    )
+    excitatory_to_inhibitory.connect(j="i")
+    inhibitory_to_excitatory = Synapses(
+        inhibitory, excitatory, on_pre="gi_post += w_inh_to_exc", namespace=namespace, dt=dt, name="inh_to_exc"
+    )
+    inhibitory_to_excitatory.connect(condition="i != j")
+    spike_counter = Synapses(
+        excitatory, controller, on_pre=COUNT_PRESENTATION_SPIKE, namespace=namespace, dt=dt, name="spike_counter"
+    )
+    spike_counter.connect()
+
+    spikes = SpikeMonitor(excitatory, name="excitatory_spikes")
+    decisions = EventMonitor(controller, "decide", variables=["image", "intensity", "spikes"], name="decisions")
+    network = Network(
+        controller, inputs, excitatory, inhibitory, input_to_excitatory, excitatory_to_inhibitory,
+        inhibitory_to_excitatory, spike_counter, spikes, decisions,
+    )
+    return DiehlCookNetwork(
+        params, n_excitatory, slots, network, pixels, inputs, excitatory, inhibitory, controller,
+        input_to_excitatory, spikes, decisions,
+    )
+
+
+@dataclass
+class NetworkState:
+    """Everything that carries from one block to the next (plain arrays, units in the names).
+
+    Synaptic arrays are ``[784, N]`` (input, excitatory neuron).
+    """
+
+    weights: np.ndarray
+    delays_ms: np.ndarray
+    pre_trace: np.ndarray
+    post1_trace: np.ndarray
+    post2_trace: np.ndarray
+    theta_mV: np.ndarray
+    v_e_mV: np.ndarray
+    ge_e: np.ndarray
+    gi_e: np.ndarray
+    timer_e_ms: np.ndarray
+    v_i_mV: np.ndarray
+    ge_i: np.ndarray
+    gi_i: np.ndarray
+
+    @property
+    def n_excitatory(self) -> int:
+        return self.weights.shape[1]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+
+def initial_state(params: DiehlCookParameters, n_excitatory: int, rng: np.random.Generator) -> NetworkState:
+    """Random initial weights and delays, resting potentials as in the authors' code."""
+    shape = (INPUT_SIZE, n_excitatory)
+    zeros = np.zeros(n_excitatory)
+    return NetworkState(
+        weights=params.w_init_scale * (rng.random(shape) + params.w_init_offset),
+        delays_ms=params.input_delay_max_ms * rng.random(shape),
+        pre_trace=np.zeros(shape),
+        post1_trace=np.zeros(shape),
+        post2_trace=np.zeros(shape),
+        theta_mV=np.full(n_excitatory, params.theta_init_mV),
+        v_e_mV=np.full(n_excitatory, params.v_init_e_mV),
+        ge_e=zeros.copy(),
+        gi_e=zeros.copy(),
+        timer_e_ms=zeros.copy(),
+        v_i_mV=np.full(n_excitatory, params.v_init_i_mV),
+        ge_i=zeros.copy(),
+        gi_i=zeros.copy(),
+    )
+
+
+@dataclass(frozen=True)
+class Presentations:
+    """One row per slot of a block: the image shown (index into the block's images), its
+    intensity, whether it reached the minimum spike count, and the excitatory spike counts
+    ``[slots, N]`` during its presentation."""
+
+    image: np.ndarray
+    intensity: np.ndarray
+    accepted: np.ndarray
+    counts: np.ndarray
+    images_completed: int  # images that moved on during the block (the controller's final counter)
+    next_intensity: float  # intensity of the next slot, the first of the following block
+    spike_times_ms: np.ndarray  # all excitatory spikes of the block, for rasters
+    spike_neurons: np.ndarray
+
+
+def state_values(net: DiehlCookNetwork, state: NetworkState, plastic: bool, intensity: float) -> list:
+    """``(group, variable, value)`` for everything a block starts from except the synaptic
+    delays, which the block runners set in a device-specific way."""
+    from brian2 import ms, mV
+
+    syn, exc, inh = net.input_to_excitatory, net.excitatory, net.inhibitory
+    return [
+        (syn, "w", state.weights.ravel()),
+        (syn, "pre_trace", state.pre_trace.ravel()),
+        (syn, "post1_trace", state.post1_trace.ravel()),
+        (syn, "post2_trace", state.post2_trace.ravel()),
+        (syn, "lastupdate", np.zeros(state.weights.size) * ms),
+        (exc, "theta", state.theta_mV * mV),
+        (exc, "v", state.v_e_mV * mV),
+        (exc, "ge", state.ge_e),
+        (exc, "gi", state.gi_e),
+        (exc, "timer", state.timer_e_ms * ms),
+        (exc, "plasticity", float(plastic)),
+        (inh, "v", state.v_i_mV * mV),
+        (inh, "ge", state.ge_i),
+        (inh, "gi", state.gi_i),
+        (net.controller, "image", np.zeros(1, dtype=np.int32)),
+        (net.controller, "intensity", np.array([intensity])),
+    ]
+
+
+def read_state(net: DiehlCookNetwork, previous: NetworkState) -> NetworkState:
+    """The state at the end of a block, with STDP traces decayed to the block's end time."""
+    params = net.params
+    syn, exc, inh = net.input_to_excitatory, net.excitatory, net.inhibitory
+    shape = previous.weights.shape
+    end_ms = net.slots * params.slot_ms
+    since_update_ms = end_ms - np.asarray(syn.lastupdate_) * 1e3
+
+    def decayed(trace, tau_ms):
+        return (np.asarray(trace) * np.exp(-since_update_ms / tau_ms)).reshape(shape)
+
+    return NetworkState(
+        weights=np.asarray(syn.w).reshape(shape).copy(),
+        delays_ms=previous.delays_ms,
+        pre_trace=decayed(syn.pre_trace, params.tau_pre_ms),
+        post1_trace=decayed(syn.post1_trace, params.tau_post1_ms),
+        post2_trace=decayed(syn.post2_trace, params.tau_post2_ms),
+        theta_mV=np.asarray(exc.theta_) * 1e3,
+        v_e_mV=np.asarray(exc.v_) * 1e3,
+        ge_e=np.asarray(exc.ge).copy(),
+        gi_e=np.asarray(exc.gi).copy(),
+        timer_e_ms=np.asarray(exc.timer_) * 1e3,
+        v_i_mV=np.asarray(inh.v_) * 1e3,
+        ge_i=np.asarray(inh.ge).copy(),
+        gi_i=np.asarray(inh.gi).copy(),
+    )
+
+
+def read_presentations(net: DiehlCookNetwork) -> Presentations:
+    """Per-slot image, intensity and per-neuron spike counts during the presentation."""
+    params = net.params
+    spike_steps = np.round(np.asarray(net.spikes.t_) * 1e3 / params.dt_ms).astype(np.int64)
+    slot_of_spike = spike_steps // params.steps_per_slot
+    during_presentation = spike_steps % params.steps_per_slot < params.steps_per_presentation
+    counts = np.zeros((net.slots, net.n_excitatory), dtype=np.int64)
+    np.add.at(counts, (slot_of_spike[during_presentation], np.asarray(net.spikes.i)[during_presentation]), 1)
+    image = np.asarray(net.decisions.image).astype(np.int64)
+    images_completed = int(np.asarray(net.controller.image)[0])
+    return Presentations(
+        image=image,
+        intensity=np.asarray(net.decisions.intensity).astype(float),
+        accepted=np.diff(np.append(image, images_completed)) > 0,  # the controller moved on
+        counts=counts,
+        images_completed=images_completed,
+        next_intensity=float(np.asarray(net.controller.intensity)[0]),
+        spike_times_ms=np.asarray(net.spikes.t_) * 1e3,
+        spike_neurons=np.asarray(net.spikes.i).astype(np.int64),
+    )
+
+
+def pixel_block(images: np.ndarray, start: int, slots: int, remaining: int) -> np.ndarray:
+    """Pixels ``float [slots, 784]`` of the images from ``start`` on (wrapping around ``images``).
+
+    Only ``remaining`` images are still to be shown; the rows after them are blank, which
+    presents nothing (a blank slot changes no weight and theta only by its slow decay).
+    """
+    order = (start + np.arange(slots)) % len(images)
+    block = images[order].reshape(slots, INPUT_SIZE).astype(np.float64)
+    block[max(remaining, 0):] = 0.0
+    return block
+
+
+def assign_labels(counts: np.ndarray, labels: np.ndarray, classes: int = 10) -> np.ndarray:
+    """Each neuron's class: the one with the highest mean response over ``counts [images, N]``.
+
+    Classes without any image get a mean response of zero.
+    """
+    sums = np.zeros((classes, counts.shape[1]))
+    np.add.at(sums, labels, counts)
+    images_per_class = np.bincount(labels, minlength=classes)[:, None]
+    return np.argmax(sums / np.maximum(images_per_class, 1), axis=0)
+
+
+def classify(counts: np.ndarray, assignments: np.ndarray, classes: int = 10) -> np.ndarray:
+    """The class whose assigned neurons have the highest mean spike count, per image.
+
+    Classes with no assigned neuron score zero.
+    """
+    sums = np.zeros((counts.shape[0], classes))
+    np.add.at(sums.T, assignments, counts.T)
+    neurons_per_class = np.bincount(assignments, minlength=classes)
+    return np.argmax(sums / np.maximum(neurons_per_class, 1), axis=1)
+
+
