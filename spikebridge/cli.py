@@ -1,4 +1,4 @@
-"""The ``spikebridge`` command: data, train, evaluate, compare.
+"""The ``spikebridge`` command: data, train, evaluate, compare, diehl-cook.
 
 Bad input (missing or corrupt data, a damaged run folder, an unknown setting) ends with one line
 on stderr and exit status 2; set ``SPIKEBRIDGE_DEBUG=1`` for the traceback.
@@ -17,6 +17,7 @@ import numpy as np
 from idx_datasets import DATASETS, DataError, cache_root, fetch
 from rate_models import REGISTRY
 from spikebridge.runs import RunError
+from spiking.block_runner import DEVICES, DeviceError
 
 Formatter = argparse.ArgumentDefaultsHelpFormatter
 
@@ -92,11 +93,40 @@ def cmd_compare(args: argparse.Namespace) -> None:
         train_images=None if args.full else args.train_images,
         test_images=None if args.full else args.test_images,
         epochs=args.epochs,
+        stdp_train_images=None if args.full else args.stdp_images,
         seed=args.seed,
     )
     folder, rows = compare(settings, args.models, runs_root=Path(args.runs_dir))
     print(markdown_table(rows), end="")
     print(f"table written to {folder / 'comparison.md'} and {folder / 'comparison.json'}")
+
+
+def cmd_diehl_cook_train(args: argparse.Namespace) -> None:
+    from spikebridge.diehl_cook_runs import DiehlCookRunConfig, resume, train
+    from spikebridge.runs import read_json
+
+    if args.resume:
+        directory = resume(Path(args.resume), threads=args.threads)
+    else:
+        config = DiehlCookRunConfig(
+            neurons=args.neurons, images=args.images, passes=args.passes, device=args.device, threads=args.threads,
+            block_slots=args.block_slots, checkpoint_every=args.checkpoint_every, seed=args.seed, dataset=args.dataset,
+        )
+        directory = train(config, runs_root=Path(args.runs_dir))
+    metrics = read_json(directory, "metrics.json")
+    print(f"trained on {metrics['images_done']} images at {metrics['images_per_second']:.1f} images/s")
+    print(f"run folder: {directory}  (next: spikebridge diehl-cook evaluate {directory})")
+
+
+def cmd_diehl_cook_evaluate(args: argparse.Namespace) -> None:
+    from spikebridge.diehl_cook_runs import evaluate
+    from spikebridge.evaluation import format_confusion_matrix
+
+    summary = evaluate(Path(args.run), args.labelling_images, args.test_images, threads=args.threads)
+    print(f"Diehl & Cook {summary['neurons']} neurons after {summary['training_images_seen']} training images: "
+          f"test accuracy {100 * summary['test_accuracy']:.2f} % on {summary['test_images']} images")
+    print(format_confusion_matrix(np.asarray(summary["confusion_matrix"])))
+    print(f"plots and evaluation.json written to {args.run}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +175,34 @@ def build_parser() -> argparse.ArgumentParser:
                           help="evaluate on the first N test images")
     evaluate.set_defaults(handler=cmd_evaluate)
 
+    diehl_cook = commands.add_parser(
+        "diehl-cook", help="Diehl & Cook (2015) STDP network in Brian2", formatter_class=Formatter
+    )
+    diehl_cook_commands = diehl_cook.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dc_train = diehl_cook_commands.add_parser(
+        "train", help="unsupervised STDP training in a resumable run folder", formatter_class=Formatter
+    )
+    dc_train.add_argument("--neurons", type=int, default=100, help="excitatory (and inhibitory) neurons")
+    dc_train.add_argument("--images", type=int, default=60_000, help="training images per pass (the first N)")
+    dc_train.add_argument("--passes", type=int, default=1, help="passes over those images")
+    dc_train.add_argument("--device", choices=DEVICES, default="cpp_standalone", help="Brian2 device")
+    dc_train.add_argument("--threads", type=int, default=1, help="OpenMP threads (cpp_standalone)")
+    dc_train.add_argument("--block-slots", type=int, default=500, help="presentations per compiled run")
+    dc_train.add_argument("--checkpoint-every", type=int, default=5_000, help="images between checkpoints")
+    dc_train.add_argument("--seed", type=int, default=0, help="seed of weights, delays and Poisson spikes")
+    dc_train.add_argument("--dataset", default="mnist", choices=list(DATASETS), help="data set")
+    dc_train.add_argument("--runs-dir", default="runs", help="where run folders are created")
+    dc_train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
+    dc_train.set_defaults(handler=cmd_diehl_cook_train)
+    dc_evaluate = diehl_cook_commands.add_parser(
+        "evaluate", help="label neurons on training images, then classify the test set", formatter_class=Formatter
+    )
+    dc_evaluate.add_argument("run", help="run folder made by `spikebridge diehl-cook train`")
+    dc_evaluate.add_argument("--labelling-images", type=int, default=60_000, help="training images used to label")
+    dc_evaluate.add_argument("--test-images", type=int, default=10_000, help="test images classified")
+    dc_evaluate.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: the run's)")
+    dc_evaluate.set_defaults(handler=cmd_diehl_cook_evaluate)
+
     from spikebridge.compare import COMPARISONS, CompareSettings
 
     defaults = CompareSettings()
@@ -153,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_data_options(compare, defaults.train_images, defaults.test_images)
     compare.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs per rate model")
+    compare.add_argument("--stdp-images", type=int, default=defaults.stdp_train_images,
+                         help="training images of the Diehl & Cook network (also used to label its neurons)")
     compare.add_argument("--full", action="store_true", help="use all training and test images")
     compare.add_argument("--models", nargs="+", choices=[c.name for c in COMPARISONS], default=None,
                          help="only these rows (omit for all)")
@@ -164,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
-    except (DataError, RunError, ValueError) as exc:
+    except (DataError, RunError, DeviceError, ValueError) as exc:
         if os.environ.get("SPIKEBRIDGE_DEBUG"):
             raise
         print(f"spikebridge: error: {exc}", file=sys.stderr)

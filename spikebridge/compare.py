@@ -25,6 +25,7 @@ class CompareSettings:
     train_images: int | None = 10_000
     test_images: int | None = 2_000
     epochs: int = 3
+    stdp_train_images: int | None = 1_000  # Diehl & Cook: one pass, also the labelling set
     seed: int = 0
 
     def train_config(self) -> TrainConfig:
@@ -63,7 +64,30 @@ def rate_only(model_name: str) -> Comparison:
     return Comparison(model_name, evaluate)
 
 
-COMPARISONS: list[Comparison] = [rate_only("mlp"), rate_only("cnn"), rate_only("gru")]
+def diehl_cook(neurons: int) -> Comparison:
+    """Diehl & Cook (2015): unsupervised STDP in Brian2, labelled on its own training images."""
+
+    def evaluate(settings: CompareSettings, folder: Path) -> ComparisonRow:
+        from spikebridge import diehl_cook_runs
+
+        started = time.perf_counter()
+        images = settings.stdp_train_images or 60_000
+        config = diehl_cook_runs.DiehlCookRunConfig(
+            neurons=neurons, images=images, seed=settings.seed, dataset=settings.dataset, block_slots=min(500, images),
+            checkpoint_every=images,
+        )
+        directory = diehl_cook_runs.train(config, runs_root=folder)
+        summary = diehl_cook_runs.evaluate(directory, labelling_images=images,
+                                           test_images=settings.test_images or 10_000)
+        return ComparisonRow(
+            f"diehl-cook-{neurons}", None, summary["test_accuracy"],
+            f"unsupervised STDP, {images} images (Brian2 {config.device})", time.perf_counter() - started,
+        )
+
+    return Comparison(f"diehl-cook-{neurons}", evaluate)
+
+
+COMPARISONS: list[Comparison] = [rate_only("mlp"), rate_only("cnn"), rate_only("gru"), diehl_cook(100)]
 
 
 def _percent(value: float | None) -> str:

@@ -109,10 +109,25 @@ def load_checkpoint(directory: Path) -> tuple[NetworkState, Progress]:
     return state, progress
 
 
-def _accepted_responses(presentations: Presentations, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Spike counts of accepted presentations and the indices (into the data) of their images."""
-    accepted = presentations.accepted
-    return presentations.counts[accepted], (start + presentations.image[accepted]) % count
+@dataclass(frozen=True)
+class BlockOutcome:
+    """The images one block finished: their responses ``[images, N]`` and data indices."""
+
+    counts: np.ndarray
+    indices: np.ndarray
+    presentations: int
+    block: Presentations
+
+
+def present_block(runner, state: NetworkState, images: np.ndarray, position: int, intensity: float,
+                  remaining: int, plastic: bool, seed: int) -> tuple[NetworkState, BlockOutcome]:
+    """Show the images from ``position`` on (wrapping) for one block; at most ``remaining`` count."""
+    pixels = pixel_block(images, position, runner.net.slots, remaining)
+    state, block = runner.run_block(state, pixels, intensity, plastic=plastic, seed=seed)
+    shown = min(block.images_completed, remaining)  # blank padding after the last image is no image
+    indices = ((position + block.image[block.accepted]) % len(images))[:shown]
+    outcome = BlockOutcome(block.counts[block.accepted][:shown], indices, int(np.sum(block.image < remaining)), block)
+    return state, outcome
 
 
 def _record_window(progress: Progress, counts: np.ndarray, labels: np.ndarray, window: int) -> None:
@@ -189,24 +204,85 @@ def _continue(directory, config, params, state, progress, progress_bar) -> None:
     images_at_checkpoint = progress.images_done
     while progress.images_done < target:
         started = time.perf_counter()
-        remaining = target - progress.images_done
-        pixels = pixel_block(images.images, progress.position, config.block_slots, remaining)
-        state, block = runner.run_block(
-            state, pixels, progress.intensity, plastic=True, seed=block_seed(config.seed, progress.blocks_done)
+        state, outcome = present_block(
+            runner, state, images.images, progress.position, progress.intensity, target - progress.images_done,
+            plastic=True, seed=block_seed(config.seed, progress.blocks_done),
         )
-        shown = min(block.images_completed, remaining)  # blank padding after the last image is no image
-        counts, indices = _accepted_responses(block, progress.position, config.images)
-        labels = images.labels[indices[:shown]].astype(np.int64)
+        shown = len(outcome.indices)
         progress.images_done += shown
         progress.position = (progress.position + shown) % config.images
-        progress.presentations += int(np.sum(block.image < remaining))
-        progress.intensity = block.next_intensity
+        progress.presentations += outcome.presentations
+        progress.intensity = outcome.block.next_intensity
         progress.blocks_done += 1
         progress.seconds += time.perf_counter() - started
-        _record_window(progress, counts[:shown], labels, min(config.accuracy_window, target))
+        _record_window(progress, outcome.counts, images.labels[outcome.indices].astype(np.int64),
+                       min(config.accuracy_window, target))
         bar.update(shown)
         if progress.images_done - images_at_checkpoint >= config.checkpoint_every or progress.images_done >= target:
             _save_checkpoint(directory, state, progress)
             _write_metrics(directory, config, progress)
             images_at_checkpoint = progress.images_done
     bar.close()
+
+
+def frozen_responses(runner, state: NetworkState, images: np.ndarray, seed: int, description: str,
+                     progress_bar: bool = True) -> tuple[np.ndarray, Presentations]:
+    """Responses ``[images, N]`` of the frozen network (no STDP, theta fixed) to every image,
+    and the first block's presentations (for rasters)."""
+    params = runner.net.params
+    responses = np.zeros((len(images), runner.net.n_excitatory), dtype=np.int64)
+    done, intensity, block_index, first_block = 0, params.initial_intensity, 0, None
+    with tqdm(total=len(images), unit="img", desc=description, disable=not progress_bar) as bar:
+        while done < len(images):
+            state, outcome = present_block(runner, state, images, done, intensity, len(images) - done,
+                                           plastic=False, seed=block_seed(seed, block_index))
+            responses[outcome.indices] = outcome.counts
+            done += len(outcome.indices)
+            intensity = outcome.block.next_intensity
+            block_index += 1
+            first_block = outcome.block if first_block is None else first_block
+            bar.update(len(outcome.indices))
+    return responses, first_block
+
+
+EVALUATION_SEED_OFFSET = 7_919  # evaluation blocks draw from seeds no training block uses
+
+
+def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int = 10_000,
+             threads: int | None = None, progress_bar: bool = True) -> dict:
+    """Label the neurons from frozen responses to training images, classify the test images.
+
+    Writes ``evaluation.json`` and the plots into the run folder and returns the summary.
+    """
+    from spikebridge.diehl_cook_plots import save_run_plots
+    from spikebridge.evaluation import confusion_matrix
+
+    directory = Path(directory)
+    config, params = read_run_config(directory)
+    state, progress = load_checkpoint(directory)
+    runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(),
+                         threads or config.threads)
+    started = time.perf_counter()
+    labelling = load(config.dataset, "train").head(labelling_images)
+    seed = config.seed + EVALUATION_SEED_OFFSET
+    label_counts, _ = frozen_responses(runner, state, labelling.images, seed, "labelling", progress_bar)
+    assignments = assign_labels(label_counts, labelling.labels.astype(np.int64))
+    test = load(config.dataset, "test").head(test_images)
+    test_counts, first_block = frozen_responses(runner, state, test.images, seed + 1, "testing", progress_bar)
+    predictions = classify(test_counts, assignments)
+    matrix = confusion_matrix(test.labels, predictions)
+    summary = {
+        "neurons": config.neurons,
+        "training_images_seen": progress.images_done,
+        "passes": config.passes,
+        "labelling_images": len(labelling),
+        "test_images": len(test),
+        "test_accuracy": float(np.trace(matrix) / matrix.sum()),
+        "confusion_matrix": matrix.tolist(),
+        "neurons_per_class": np.bincount(assignments, minlength=10).tolist(),
+        "silent_test_images": int(np.sum(test_counts.sum(axis=1) == 0)),
+        "evaluation_seconds": time.perf_counter() - started,
+    }
+    write_json(directory, "evaluation.json", summary)
+    save_run_plots(directory, state, progress, matrix, first_block, params)
+    return summary

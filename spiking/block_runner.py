@@ -54,11 +54,13 @@ def _seed_from_environment(threads: int) -> str:
 class RuntimeBlockRunner:
     """Blocks in Brian2's runtime mode."""
 
-    def __init__(self, params: DiehlCookParameters, n_excitatory: int, slots: int):
+    def __init__(self, params: DiehlCookParameters, n_excitatory: int, slots: int, codegen_target: str | None = None):
         import brian2
 
+        brian2.get_device().reinit()
         brian2.set_device("runtime")
-        brian2.prefs.codegen.target = "cython" if shutil.which("gcc") or shutil.which("cc") else "numpy"
+        has_compiler = shutil.which("gcc") or shutil.which("cc")
+        brian2.prefs.codegen.target = codegen_target or ("cython" if has_compiler else "numpy")
         self.net: DiehlCookNetwork = build_network(params, n_excitatory, slots)
         self.net.network.store("block_start")
         self.compile_seconds = 0.0
@@ -101,6 +103,7 @@ class StandaloneBlockRunner:
                 f"device {device} needs a C++ compiler (g++): install it (e.g. `apt-get install g++`) "
                 "or use --device runtime (much slower)"
             )
+        brian2.get_device().reinit()  # a process may build several networks, one at a time
         key = json.dumps([asdict(params), n_excitatory, slots, threads, device, brian2.__version__], sort_keys=True)
         self.build_dir = Path(build_root) / f"diehl-cook-{device}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
         brian2.set_device(device, directory=str(self.build_dir), build_on_run=False)

@@ -1,0 +1,166 @@
+"""The Diehl & Cook (2015) network: parameters, STDP rule, presentation logic, learning, resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import spikebridge.diehl_cook_runs as runs
+from idx_datasets import load
+from spiking import diehl_cook
+from spiking.block_runner import RuntimeBlockRunner
+from spiking.diehl_cook import DiehlCookParameters, initial_state, pixel_block
+
+PAPER_TABLE = {  # SPEC.md, "Diehl & Cook 2015" (the authors' public code)
+    "dt_ms": 0.5, "presentation_ms": 350.0, "rest_ms": 150.0, "pixel_rate_divisor": 8.0,
+    "initial_intensity": 2.0, "min_spikes": 5,
+    "v_rest_e_mV": -65.0, "v_reset_e_mV": -65.0, "v_thresh_e_mV": -52.0, "theta_offset_mV": 20.0,
+    "refractory_e_ms": 5.0, "tau_e_ms": 100.0, "v_init_e_mV": -105.0, "e_inh_e_mV": -100.0,
+    "timer_rate": 0.1, "timer_threshold_ms": 5.0,
+    "theta_init_mV": 20.0, "theta_plus_mV": 0.05, "tau_theta_ms": 1e7,
+    "v_rest_i_mV": -60.0, "v_reset_i_mV": -45.0, "v_thresh_i_mV": -40.0, "refractory_i_ms": 2.0,
+    "tau_i_ms": 10.0, "v_init_i_mV": -100.0, "e_inh_i_mV": -85.0,
+    "tau_ge_ms": 1.0, "tau_gi_ms": 2.0,
+    "w_init_scale": 0.3, "w_init_offset": 0.01, "input_delay_max_ms": 10.0, "w_max": 1.0,
+    "w_exc_to_inh": 10.4, "w_inh_to_exc": 17.0, "weight_total": 78.0,
+    "tau_pre_ms": 20.0, "tau_post1_ms": 20.0, "tau_post2_ms": 40.0, "nu_pre": 0.0001, "nu_post": 0.01,
+}
+
+
+def test_parameters_are_the_papers():
+    params = DiehlCookParameters()
+    assert {name: getattr(params, name) for name in PAPER_TABLE} == PAPER_TABLE
+    assert params.steps_per_slot == 1000 and params.steps_per_presentation == 700
+    assert 255 / params.pixel_rate_divisor * params.initial_intensity == 63.75  # maximum input rate (Hz)
+
+
+def test_initial_weights_and_delays_follow_the_table():
+    state = initial_state(DiehlCookParameters(), 50, np.random.default_rng(1))
+    assert state.weights.shape == (784, 50)
+    assert 0.3 * 0.01 <= state.weights.min() and state.weights.max() <= 0.3 * 1.01
+    assert state.weights.mean() == pytest.approx(0.3 * 0.51, rel=0.01)
+    assert 0 <= state.delays_ms.min() and state.delays_ms.max() <= 10
+    assert state.delays_ms.mean() == pytest.approx(5, rel=0.02)
+
+
+def stdp_change(pre_ms: list[float], post_ms: list[float]) -> float:
+    """Δw of the model's STDP synapse (equation strings of spiking.diehl_cook) for given spike times."""
+    import brian2 as b2
+
+    b2.get_device().reinit()
+    b2.set_device("runtime")
+    b2.prefs.codegen.target = "numpy"
+    params = DiehlCookParameters()
+    namespace = diehl_cook._namespace(params)
+    dt = params.dt_ms * b2.ms
+    pre = b2.SpikeGeneratorGroup(1, [0] * len(pre_ms), pre_ms * b2.ms, dt=dt)
+    post_steps = np.round(np.asarray(post_ms) / params.dt_ms).astype(int)
+    namespace["post_steps"] = b2.TimedArray(np.isin(np.arange(post_steps.max() + 10), post_steps).astype(int), dt=dt)
+    post = b2.NeuronGroup(1, "ge : 1\nw_total : 1\nplasticity : 1 (shared)", threshold="post_steps(t) == 1",
+                          namespace=namespace, dt=dt)
+    post.plasticity = 1.0
+    synapse = b2.Synapses(pre, post, diehl_cook.STDP_MODEL, on_pre=diehl_cook.STDP_ON_PRE,
+                          on_post=diehl_cook.STDP_ON_POST, namespace=namespace, dt=dt)
+    synapse.connect()
+    synapse.w = 0.5
+    b2.run((max(pre_ms + post_ms) + 5) * b2.ms, namespace={})
+    return float(synapse.w[0]) - 0.5
+
+
+def test_pre_before_post_potentiates_with_the_rules_time_constants():
+    prime, pre, post = 10.0, 30.0, 40.0  # a first post spike primes the slow post trace (post2)
+    expected = (
+        -0.0001 * np.exp(-(pre - prime) / 20)  # depression at the pre spike: nu_pre * post1
+        + 0.01 * np.exp(-(post - pre) / 20) * np.exp(-(post - prime) / 40)  # nu_post * pre * post2_before
+    )
+    change = stdp_change([pre], [prime, post])
+    assert change > 0
+    assert change == pytest.approx(expected, rel=1e-6)
+
+
+def test_post_before_pre_depresses_with_the_post_trace():
+    post, pre = 20.0, 35.0
+    change = stdp_change([pre], [post])
+    assert change < 0
+    assert change == pytest.approx(-0.0001 * np.exp(-(pre - post) / 20), rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def small_runtime_runner():
+    return RuntimeBlockRunner(DiehlCookParameters(), 10, 3, codegen_target="numpy")
+
+
+def test_normalisation_makes_each_neurons_weights_sum_to_78(small_runtime_runner, mnist_folder):
+    params = DiehlCookParameters()
+    state = initial_state(params, 10, np.random.default_rng(0))
+    assert np.all(np.abs(state.weights.sum(axis=0) - 78) > 30)
+    images = load("mnist", "train").images
+    # two real images, then a blank slot: normalised at its start, nothing changes after
+    end_state, block = small_runtime_runner.run_block(state, pixel_block(images, 0, 3, 2), 2.0, True, seed=1)
+    np.testing.assert_allclose(end_state.weights.sum(axis=0), 78.0, rtol=1e-9)
+    assert block.counts[:2].sum() > 0
+
+
+def test_silent_presentation_is_repeated_at_higher_intensity(small_runtime_runner):
+    params = DiehlCookParameters()
+    state = initial_state(params, 10, np.random.default_rng(0))
+    blank = np.zeros((3, 784))
+    _, block = small_runtime_runner.run_block(state, blank, 2.0, True, seed=1)
+    assert block.image.tolist() == [0, 0, 0] and not block.accepted.any()
+    assert block.intensity.tolist() == [2.0, 3.0, 4.0] and block.next_intensity == 5.0
+    assert block.images_completed == 0
+
+
+def test_bright_image_is_accepted_and_intensity_resets(small_runtime_runner, mnist_folder):
+    params = DiehlCookParameters()
+    state = initial_state(params, 10, np.random.default_rng(0))
+    bright = np.repeat(load("mnist", "train").images[:1].reshape(1, 784).astype(float), 3, axis=0)
+    _, block = small_runtime_runner.run_block(state, bright, 6.0, True, seed=1)
+    assert block.accepted[0] and block.counts[0].sum() >= params.min_spikes
+    assert block.intensity[1] == params.initial_intensity
+
+
+def _class_mean_correlation(weights: np.ndarray, images: np.ndarray, labels: np.ndarray) -> float:
+    """Mean over neurons of the best correlation between its receptive field and a class-mean digit."""
+    means = np.stack([images[labels == c].reshape(-1, 784).mean(axis=0) for c in range(10)])
+    fields = weights.T
+    z_fields = (fields - fields.mean(1, keepdims=True)) / fields.std(1, keepdims=True)
+    z_means = (means - means.mean(1, keepdims=True)) / means.std(1, keepdims=True)
+    return float((z_fields @ z_means.T / 784).max(axis=1).mean())
+
+
+@pytest.mark.slow
+def test_short_training_learns_digit_like_receptive_fields(tmp_path, mnist_folder):
+    config = runs.DiehlCookRunConfig(neurons=25, images=500, block_slots=100, checkpoint_every=500)
+    directory = runs.train(config, runs_root=tmp_path, progress_bar=False)
+    state, progress = runs.load_checkpoint(directory)
+    assert progress.images_done == 500 and progress.presentations >= 500
+    train = load("mnist", "train")
+    initial = initial_state(DiehlCookParameters(), 25, np.random.default_rng(config.seed))
+    before = _class_mean_correlation(initial.weights, train.images[:5000], train.labels[:5000])
+    after = _class_mean_correlation(state.weights, train.images[:5000], train.labels[:5000])
+    assert after > before + 0.2, (before, after)
+    assert np.all(state.theta_mV >= initial.theta_mV.min() - 0.01)
+
+
+@pytest.mark.slow
+def test_resume_after_interruption_gives_the_same_weights(tmp_path, monkeypatch, mnist_folder):
+    config = runs.DiehlCookRunConfig(neurons=25, images=250, block_slots=100, checkpoint_every=100)
+    uninterrupted, _ = runs.load_checkpoint(runs.train(config, runs_root=tmp_path / "a", progress_bar=False))
+
+    real_save = runs._save_checkpoint
+
+    def save_then_die(directory, state, progress):
+        real_save(directory, state, progress)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        runs.train(config, runs_root=tmp_path / "b", progress_bar=False)
+    monkeypatch.setattr(runs, "_save_checkpoint", real_save)
+    (interrupted,) = (tmp_path / "b").iterdir()
+    assert 100 <= runs.load_checkpoint(interrupted)[1].images_done < 250
+    resumed, progress = runs.load_checkpoint(runs.resume(interrupted, progress_bar=False))
+    assert progress.images_done == 250
+    np.testing.assert_array_equal(resumed.weights, uninterrupted.weights)
+    np.testing.assert_array_equal(resumed.theta_mV, uninterrupted.theta_mV)
