@@ -17,10 +17,14 @@ Input: 784 Poisson neurons at pixel/8 * intensity Hz for 350 ms, then 150 ms sil
 next image at intensity 2. Before every presentation (learning only) each excitatory neuron's
 incoming weights are scaled to sum to 78.
 
-STDP on input -> excitatory synapses (traces are event-driven)::
+STDP on input -> excitatory synapses, traces pre (tau 20 ms), post1 (20 ms), post2 (40 ms)::
 
     on pre:  ge += w;  pre = 1;  w = clip(w - nu_pre * post1, 0, w_max)
     on post: w = clip(w + nu_post * pre * post2_before, 0, w_max);  post1 = 1;  post2 = 1
+
+The post traces depend only on the excitatory neuron, so they live there (one exact decay per
+neuron and step instead of three exponentials per synaptic event); the pre trace, reset to 1 at
+each delayed arrival, is stored as the arrival time. Both forms equal the authors' traces.
 
 Simulation design: presentations and rests sit on a fixed 500 ms grid ("slots"), so one Brian2
 run holds a whole block of slots. A one-neuron *controller* group counts excitatory spikes during
@@ -32,9 +36,11 @@ current image's rates from a ``TimedArray`` indexed by the controller's image co
 
 Deviations from the authors' code: (1) the block structure carries weights, theta, membrane
 potentials, conductances, spike timers and STDP traces across blocks, but not refractory state
-or spikes in flight (neither exists at the end of a 150 ms silent rest); (2) evaluation
-presentations use the same re-presentation rule with frozen weights and theta, as the authors'
-test mode does.
+or spikes in flight (neither exists at the end of a 150 ms silent rest); (2) Poisson input is a
+Bernoulli trial per time step as in Brian's PoissonGroup, drawn as geometric waiting times;
+(3) evaluation presentations use the same re-presentation rule with frozen weights and theta,
+as the authors' test mode does. Neurons are integrated with forward Euler, as in the Brian2
+port of the model.
 """
 
 from __future__ import annotations
@@ -128,11 +134,13 @@ def _namespace(params: DiehlCookParameters) -> dict:
     namespace["steps_per_slot"] = params.steps_per_slot
     namespace["steps_per_presentation"] = params.steps_per_presentation
     namespace["Hz_per_pixel"] = Hz / params.pixel_rate_divisor
+    namespace["post1_decay"] = np.exp(-params.dt_ms / params.tau_post1_ms)
+    namespace["post2_decay"] = np.exp(-params.dt_ms / params.tau_post2_ms)
     return namespace
 
 
 # 1 during the first 350 ms of every 500 ms slot, 0 during the rest (integer time steps, no drift)
-PRESENTING = "int((timestep(t, dt) % steps_per_slot) < steps_per_presentation)"
+PRESENTING = "int((t_in_timesteps % steps_per_slot) < steps_per_presentation)"
 
 EXCITATORY_EQUATIONS = """
 dv/dt = ((v_rest_e - v) + ge * (-v) + gi * (e_inh_e - v)) / tau_e : volt (unless refractory)
@@ -140,11 +148,15 @@ dge/dt = -ge / tau_ge : 1
 dgi/dt = -gi / tau_gi : 1
 dtheta/dt = -plasticity * theta / tau_theta : volt
 dtimer/dt = timer_rate : second
+post1 : 1  # STDP traces of this neuron's spikes (reset to 1, decaying exactly with tau_post1/2)
+post2 : 1
 plasticity : 1 (shared)
 w_total : 1  # sum of incoming input weights, refreshed at the start of every slot
 """
 EXCITATORY_THRESHOLD = "v > theta - theta_offset + v_thresh_e and timer > timer_threshold"
-EXCITATORY_RESET = "v = v_reset_e; theta += plasticity * theta_plus; timer = 0*ms"
+POST_TRACE_RESET = "post1 = 1; post2 = 1"
+EXCITATORY_RESET = "v = v_reset_e; theta += plasticity * theta_plus; timer = 0*ms; " + POST_TRACE_RESET
+POST_TRACE_DECAY = "post1 *= post1_decay; post2 *= post2_decay"  # exp(-dt/tau) per step: exact
 
 INHIBITORY_EQUATIONS = """
 dv/dt = ((v_rest_i - v) + ge * (-v) + gi * (e_inh_i - v)) / tau_i : volt (unless refractory)
@@ -152,32 +164,37 @@ dge/dt = -ge / tau_ge : 1
 dgi/dt = -gi / tau_gi : 1
 """
 
+# Poisson input as a Bernoulli trial per time step (probability rate * dt), drawn as the geometric
+# number of steps to the next spike: one random number per spike instead of one per step.
 INPUT_EQUATIONS = """
 image : integer (linked)
 intensity : 1 (linked)
-rate = pixels(image * ms, i) * Hz_per_pixel * intensity * presenting : Hz
-presenting = PRESENTING : integer
-""".replace("PRESENTING", PRESENTING)
+next_step : integer  # time step of this input's next spike
+p_spike = clip(pixels(image * ms, i) * Hz_per_pixel * intensity * dt, 1e-12, 0.5) : 1
+"""
+# trials to the first success, geometric(p_spike) >= 1; clipped before rounding to stay in int32
+STEPS_TO_SPIKE = "1 + floor(clip(log(rand()) / log(1 - p_spike), 0, 1e9))"
+INPUT_THRESHOLD = "t_in_timesteps >= next_step and " + PRESENTING + " == 1"
+INPUT_RESET = "next_step = t_in_timesteps + int(" + STEPS_TO_SPIKE + ")"
+INPUT_PRESENTATION_START = "next_step = t_in_timesteps + int(" + STEPS_TO_SPIKE + ") - 1"
 
+# The presynaptic trace is reset to 1 at each (delayed) arrival, so it equals
+# exp(-(t - last_arrival) / tau_pre): storing the arrival time is exact and needs no decay work.
 STDP_MODEL = """
 w : 1
-dpre_trace/dt = -pre_trace / tau_pre : 1 (event-driven)
-dpost1_trace/dt = -post1_trace / tau_post1 : 1 (event-driven)
-dpost2_trace/dt = -post2_trace / tau_post2 : 1 (event-driven)
+last_arrival : second
 w_total_post = w : 1 (summed)
 """
 STDP_ON_PRE = """
 ge_post += w
-pre_trace = 1
-w = clip(w - plasticity_post * nu_pre * post1_trace, 0, w_max)
+last_arrival = t
+w = clip(w - plasticity_post * nu_pre * post1_post, 0, w_max)
 """
 STDP_ON_POST = """
-post2_before = post2_trace
-w = clip(w + plasticity_post * nu_post * pre_trace * post2_before, 0, w_max)
-post1_trace = 1
-post2_trace = 1
-"""
+w = clip(w + plasticity_post * nu_post * exp(-(t - last_arrival) / tau_pre) * post2_post, 0, w_max)
+"""  # runs before the neuron's reset, so post2_post is still the value before this spike
 NORMALISE = "w = w * (1 + plasticity_post * (weight_total / w_total_post - 1))"
+NEVER_ARRIVED_MS = -1e7
 
 CONTROLLER_EQUATIONS = """
 image : integer
@@ -185,7 +202,7 @@ intensity : 1
 spikes : integer
 """
 # evaluated on the first time step of each rest, when all of the presentation's spikes are counted
-CONTROLLER_DECIDES = "timestep(t, dt) % steps_per_slot == steps_per_presentation"
+CONTROLLER_DECIDES = "t_in_timesteps % steps_per_slot == steps_per_presentation"
 CONTROLLER_UPDATE = """
 accepted = int(spikes >= min_spikes)
 image += accepted
@@ -243,8 +260,10 @@ def build_network(params: DiehlCookParameters, n_excitatory: int, slots: int) ->
     controller.intensity = params.initial_intensity
 
     inputs = NeuronGroup(
-        INPUT_SIZE, INPUT_EQUATIONS, threshold="rand() < rate * dt", namespace=namespace, dt=dt, name="inputs"
+        INPUT_SIZE, INPUT_EQUATIONS, threshold=INPUT_THRESHOLD, reset=INPUT_RESET, namespace=namespace, dt=dt,
+        name="inputs",
     )
+    inputs.run_regularly(INPUT_PRESENTATION_START, dt=slot, when="start", order=2, name="presentation_start")
     inputs.image = linked_var(controller, "image", index=np.zeros(INPUT_SIZE, dtype=int))
     inputs.intensity = linked_var(controller, "intensity", index=np.zeros(INPUT_SIZE, dtype=int))
 
@@ -252,6 +271,7 @@ def build_network(params: DiehlCookParameters, n_excitatory: int, slots: int) ->
         n_excitatory, EXCITATORY_EQUATIONS, threshold=EXCITATORY_THRESHOLD, reset=EXCITATORY_RESET,
         refractory=params.refractory_e_ms * ms, method="euler", namespace=namespace, dt=dt, name="excitatory",
     )
+    excitatory.run_regularly(POST_TRACE_DECAY, when="groups", name="post_trace_decay")
     inhibitory = NeuronGroup(
         n_excitatory, INHIBITORY_EQUATIONS, threshold="v > v_thresh_i", reset="v = v_reset_i",
         refractory=params.refractory_i_ms * ms, method="euler", namespace=namespace, dt=dt, name="inhibitory",
@@ -304,9 +324,9 @@ class NetworkState:
 
     weights: np.ndarray
     delays_ms: np.ndarray
-    pre_trace: np.ndarray
-    post1_trace: np.ndarray
-    post2_trace: np.ndarray
+    last_arrival_ms: np.ndarray  # relative to the start of the next block
+    post1: np.ndarray
+    post2: np.ndarray
     theta_mV: np.ndarray
     v_e_mV: np.ndarray
     ge_e: np.ndarray
@@ -331,9 +351,9 @@ def initial_state(params: DiehlCookParameters, n_excitatory: int, rng: np.random
     return NetworkState(
         weights=params.w_init_scale * (rng.random(shape) + params.w_init_offset),
         delays_ms=params.input_delay_max_ms * rng.random(shape),
-        pre_trace=np.zeros(shape),
-        post1_trace=np.zeros(shape),
-        post2_trace=np.zeros(shape),
+        last_arrival_ms=np.full(shape, NEVER_ARRIVED_MS),
+        post1=zeros.copy(),
+        post2=zeros.copy(),
         theta_mV=np.full(n_excitatory, params.theta_init_mV),
         v_e_mV=np.full(n_excitatory, params.v_init_e_mV),
         ge_e=zeros.copy(),
@@ -369,10 +389,9 @@ def state_values(net: DiehlCookNetwork, state: NetworkState, plastic: bool, inte
     syn, exc, inh = net.input_to_excitatory, net.excitatory, net.inhibitory
     return [
         (syn, "w", state.weights.ravel()),
-        (syn, "pre_trace", state.pre_trace.ravel()),
-        (syn, "post1_trace", state.post1_trace.ravel()),
-        (syn, "post2_trace", state.post2_trace.ravel()),
-        (syn, "lastupdate", np.zeros(state.weights.size) * ms),
+        (syn, "last_arrival", state.last_arrival_ms.ravel() * ms),
+        (exc, "post1", state.post1),
+        (exc, "post2", state.post2),
         (exc, "theta", state.theta_mV * mV),
         (exc, "v", state.v_e_mV * mV),
         (exc, "ge", state.ge_e),
@@ -388,22 +407,15 @@ def state_values(net: DiehlCookNetwork, state: NetworkState, plastic: bool, inte
 
 
 def read_state(net: DiehlCookNetwork, previous: NetworkState) -> NetworkState:
-    """The state at the end of a block, with STDP traces decayed to the block's end time."""
-    params = net.params
+    """The state at the end of a block; times are shifted to the start of the next block."""
     syn, exc, inh = net.input_to_excitatory, net.excitatory, net.inhibitory
-    shape = previous.weights.shape
-    end_ms = net.slots * params.slot_ms
-    since_update_ms = end_ms - np.asarray(syn.lastupdate_) * 1e3
-
-    def decayed(trace, tau_ms):
-        return (np.asarray(trace) * np.exp(-since_update_ms / tau_ms)).reshape(shape)
-
+    block_ms = net.slots * net.params.slot_ms
     return NetworkState(
-        weights=np.asarray(syn.w).reshape(shape).copy(),
+        weights=np.asarray(syn.w).reshape(previous.weights.shape).copy(),
         delays_ms=previous.delays_ms,
-        pre_trace=decayed(syn.pre_trace, params.tau_pre_ms),
-        post1_trace=decayed(syn.post1_trace, params.tau_post1_ms),
-        post2_trace=decayed(syn.post2_trace, params.tau_post2_ms),
+        last_arrival_ms=np.asarray(syn.last_arrival_).reshape(previous.weights.shape) * 1e3 - block_ms,
+        post1=np.asarray(exc.post1).copy(),
+        post2=np.asarray(exc.post2).copy(),
         theta_mV=np.asarray(exc.theta_) * 1e3,
         v_e_mV=np.asarray(exc.v_) * 1e3,
         ge_e=np.asarray(exc.ge).copy(),

@@ -56,13 +56,15 @@ def stdp_change(pre_ms: list[float], post_ms: list[float]) -> float:
     pre = b2.SpikeGeneratorGroup(1, [0] * len(pre_ms), pre_ms * b2.ms, dt=dt)
     post_steps = np.round(np.asarray(post_ms) / params.dt_ms).astype(int)
     namespace["post_steps"] = b2.TimedArray(np.isin(np.arange(post_steps.max() + 10), post_steps).astype(int), dt=dt)
-    post = b2.NeuronGroup(1, "ge : 1\nw_total : 1\nplasticity : 1 (shared)", threshold="post_steps(t) == 1",
-                          namespace=namespace, dt=dt)
+    post = b2.NeuronGroup(1, "ge : 1\nw_total : 1\nplasticity : 1 (shared)\npost1 : 1\npost2 : 1",
+                          threshold="post_steps(t) == 1", reset=diehl_cook.POST_TRACE_RESET, namespace=namespace, dt=dt)
+    post.run_regularly(diehl_cook.POST_TRACE_DECAY, when="groups")
     post.plasticity = 1.0
     synapse = b2.Synapses(pre, post, diehl_cook.STDP_MODEL, on_pre=diehl_cook.STDP_ON_PRE,
                           on_post=diehl_cook.STDP_ON_POST, namespace=namespace, dt=dt)
     synapse.connect()
     synapse.w = 0.5
+    synapse.last_arrival = diehl_cook.NEVER_ARRIVED_MS * b2.ms
     b2.run((max(pre_ms + post_ms) + 5) * b2.ms, namespace={})
     return float(synapse.w[0]) - 0.5
 
@@ -90,15 +92,25 @@ def small_runtime_runner():
     return RuntimeBlockRunner(DiehlCookParameters(), 10, 3, codegen_target="numpy")
 
 
-def test_normalisation_makes_each_neurons_weights_sum_to_78(small_runtime_runner, mnist_folder):
+def test_normalisation_makes_each_neurons_weights_sum_to_78(small_runtime_runner):
     params = DiehlCookParameters()
     state = initial_state(params, 10, np.random.default_rng(0))
     assert np.all(np.abs(state.weights.sum(axis=0) - 78) > 30)
-    images = load("mnist", "train").images
-    # two real images, then a blank slot: normalised at its start, nothing changes after
-    end_state, block = small_runtime_runner.run_block(state, pixel_block(images, 0, 3, 2), 2.0, True, seed=1)
+    # blank slots: no spike, so normalisation is the only change, and it only rescales columns
+    end_state, block = small_runtime_runner.run_block(state, np.zeros((3, 784)), 2.0, True, seed=1)
+    assert block.counts.sum() == 0
     np.testing.assert_allclose(end_state.weights.sum(axis=0), 78.0, rtol=1e-9)
-    assert block.counts[:2].sum() > 0
+    np.testing.assert_allclose(end_state.weights, state.weights * 78.0 / state.weights.sum(axis=0), rtol=1e-9)
+
+
+def test_frozen_network_keeps_weights_and_theta(small_runtime_runner, mnist_folder):
+    params = DiehlCookParameters()
+    state = initial_state(params, 10, np.random.default_rng(0))
+    images = load("mnist", "train").images
+    end_state, block = small_runtime_runner.run_block(state, pixel_block(images, 0, 3, 3), 5.0, False, seed=2)
+    assert block.counts.sum() > 0
+    np.testing.assert_array_equal(end_state.weights, state.weights)
+    np.testing.assert_array_equal(end_state.theta_mV, state.theta_mV)
 
 
 def test_silent_presentation_is_repeated_at_higher_intensity(small_runtime_runner):
@@ -164,3 +176,24 @@ def test_resume_after_interruption_gives_the_same_weights(tmp_path, monkeypatch,
     assert progress.images_done == 250
     np.testing.assert_array_equal(resumed.weights, uninterrupted.weights)
     np.testing.assert_array_equal(resumed.theta_mV, uninterrupted.theta_mV)
+
+
+def test_input_spike_counts_match_the_poisson_rate():
+    """Geometric waiting times give the Bernoulli(rate * dt) process of Brian's PoissonGroup."""
+    import brian2 as b2
+
+    params = DiehlCookParameters()
+    runner = RuntimeBlockRunner(params, 10, 1, codegen_target="numpy")
+    monitor = b2.SpikeMonitor(runner.net.inputs)
+    runner.net.network.add(monitor)
+    runner.net.network.store("block_start")
+    pixels = np.tile(np.linspace(0, 255, 784), (1, 1))
+    runner.run_block(initial_state(params, 10, np.random.default_rng(0)), pixels, 2.0, False, seed=3)
+    steps = np.round(np.asarray(monitor.t_) / (params.dt_ms * 1e-3)).astype(int)
+    assert steps.max() < params.steps_per_presentation  # silent during the rest
+    expected = pixels[0] / 8 * 2.0 * params.dt_ms * 1e-3 * params.steps_per_presentation
+    counts = np.bincount(np.asarray(monitor.i), minlength=784)
+    assert counts.sum() == pytest.approx(expected.sum(), rel=0.03)  # ~8,750 spikes: 3 % is > 3 sigma
+    bright, dim = np.arange(784) >= 588, np.arange(784) < 196
+    assert counts[bright].sum() / counts[dim].sum() == pytest.approx(expected[bright].sum() / expected[dim].sum(),
+                                                                    rel=0.15)
