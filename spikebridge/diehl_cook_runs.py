@@ -166,13 +166,14 @@ def train(
     progress_bar: bool = True,
 ) -> Path:
     """Train a new network; returns its run folder."""
+    runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(), config.threads)
     directory = new_run_dir(runs_root, f"diehl-cook-{config.neurons}")
     write_json(directory, CONFIG_FILE, {
         "kind": "diehl-cook", "run": asdict(config), "parameters": asdict(params), "environment": environment(),
     })
     state = initial_state(params, config.neurons, np.random.default_rng(config.seed))
     progress = Progress(intensity=params.initial_intensity)
-    _continue(directory, config, params, state, progress, progress_bar)
+    _continue(directory, config, params, state, progress, progress_bar, runner)
     return directory
 
 
@@ -193,12 +194,13 @@ def resume(directory: Path, progress_bar: bool = True, threads: int | None = Non
     return Path(directory)
 
 
-def _continue(directory, config, params, state, progress, progress_bar) -> None:
+def _continue(directory, config, params, state, progress, progress_bar, runner=None) -> None:
     target = config.images * config.passes
     if progress.images_done >= target:
         return
     images = load(config.dataset, "train").head(config.images)
-    runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(), config.threads)
+    runner = runner or make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(),
+                                   config.threads)
     bar = tqdm(total=target, initial=progress.images_done, unit="img", desc=f"Diehl & Cook {config.neurons}",
                disable=not progress_bar, smoothing=0.1)
     images_at_checkpoint = progress.images_done

@@ -5,8 +5,10 @@ and restored to t = 0 before each block. Fine for tiny networks and tests.
 
 ``cpp_standalone`` (and brian2cuda's ``cuda_standalone``): the block is generated and compiled
 once into a build folder (cached on disk, so later processes skip the compilation) and the
-binary is re-run per block with the new state passed through ``run_args``; the random seed of
-each block comes from an environment variable read by the generated ``main``.
+binary is re-run per block with the new state passed through ``run_args``. With
+``cpp_standalone`` the random seed of each block comes from an environment variable read by the
+generated ``main``, so runs are reproducible; ``cuda_standalone`` (``pip install brian2cuda``,
+an NVIDIA GPU and the CUDA toolkit) draws from brian2cuda's own generator and is not.
 """
 
 from __future__ import annotations
@@ -111,7 +113,8 @@ class StandaloneBlockRunner:
         if device == "cpp_standalone":
             brian2.prefs.devices.cpp_standalone.openmp_threads = threads if threads > 1 else 0
         self.net: DiehlCookNetwork = build_network(params, n_excitatory, slots)
-        self.device.insert_code("main", _seed_from_environment(threads))
+        if device == "cpp_standalone":  # brian2cuda seeds its own (cuRAND) generators
+            self.device.insert_code("main", _seed_from_environment(threads))
         self.device.apply_run_args()
         # Pathway delays cannot be set through run_args (Brian2 2.9 names them after the pathway),
         # so they are read from a TimedArray (index i*N + j) that run_args can set, after it is set.

@@ -81,3 +81,19 @@ def test_compare_prints_and_saves_one_row_per_model(tmp_path, mnist_folder):
     assert table["settings"]["train_images"] == 1000
     assert all(0.1 < row["rate_accuracy"] <= 1.0 for row in table["rows"])
     assert (folder / "comparison.md").read_text().count("\n") == 2 + 3
+
+
+def test_missing_compiler_names_the_fix_and_offers_runtime(tmp_path, mnist_folder):
+    done = spikebridge("diehl-cook", "train", "--neurons", "5", "--images", "10", "--runs-dir", str(tmp_path),
+                       env={"PATH": str(tmp_path / "no-compilers-here")})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "C++ compiler" in line and "--device runtime" in line
+
+
+def test_cuda_device_without_brian2cuda_is_refused_in_one_line(tmp_path, mnist_folder):
+    done = spikebridge("diehl-cook", "train", "--neurons", "5", "--images", "10", "--device", "cuda_standalone",
+                       "--runs-dir", str(tmp_path))
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "brian2cuda" in line and "cpp_standalone" in line

@@ -7,9 +7,9 @@ import pytest
 
 import spikebridge.diehl_cook_runs as runs
 from idx_datasets import load
-from spiking import diehl_cook
 from spiking.block_runner import RuntimeBlockRunner
 from spiking.diehl_cook import DiehlCookParameters, initial_state, pixel_block
+from spiking.stdp_window import weight_change, window
 
 PAPER_TABLE = {  # SPEC.md, "Diehl & Cook 2015" (the authors' public code)
     "dt_ms": 0.5, "presentation_ms": 350.0, "rest_ms": 150.0, "pixel_rate_divisor": 8.0,
@@ -43,46 +43,20 @@ def test_initial_weights_and_delays_follow_the_table():
     assert state.delays_ms.mean() == pytest.approx(5, rel=0.02)
 
 
-def stdp_change(pre_ms: list[float], post_ms: list[float]) -> float:
-    """Δw of the model's STDP synapse (equation strings of spiking.diehl_cook) for given spike times."""
-    import brian2 as b2
-
-    b2.get_device().reinit()
-    b2.set_device("runtime")
-    b2.prefs.codegen.target = "numpy"
-    params = DiehlCookParameters()
-    namespace = diehl_cook._namespace(params)
-    dt = params.dt_ms * b2.ms
-    pre = b2.SpikeGeneratorGroup(1, [0] * len(pre_ms), pre_ms * b2.ms, dt=dt)
-    post_steps = np.round(np.asarray(post_ms) / params.dt_ms).astype(int)
-    namespace["post_steps"] = b2.TimedArray(np.isin(np.arange(post_steps.max() + 10), post_steps).astype(int), dt=dt)
-    post = b2.NeuronGroup(1, "ge : 1\nw_total : 1\nplasticity : 1 (shared)\npost1 : 1\npost2 : 1",
-                          threshold="post_steps(t) == 1", reset=diehl_cook.POST_TRACE_RESET, namespace=namespace, dt=dt)
-    post.run_regularly(diehl_cook.POST_TRACE_DECAY, when="groups")
-    post.plasticity = 1.0
-    synapse = b2.Synapses(pre, post, diehl_cook.STDP_MODEL, on_pre=diehl_cook.STDP_ON_PRE,
-                          on_post=diehl_cook.STDP_ON_POST, namespace=namespace, dt=dt)
-    synapse.connect()
-    synapse.w = 0.5
-    synapse.last_arrival = diehl_cook.NEVER_ARRIVED_MS * b2.ms
-    b2.run((max(pre_ms + post_ms) + 5) * b2.ms, namespace={})
-    return float(synapse.w[0]) - 0.5
-
-
 def test_pre_before_post_potentiates_with_the_rules_time_constants():
     prime, pre, post = 10.0, 30.0, 40.0  # a first post spike primes the slow post trace (post2)
     expected = (
         -0.0001 * np.exp(-(pre - prime) / 20)  # depression at the pre spike: nu_pre * post1
         + 0.01 * np.exp(-(post - pre) / 20) * np.exp(-(post - prime) / 40)  # nu_post * pre * post2_before
     )
-    change = stdp_change([pre], [prime, post])
+    change = weight_change([pre], [prime, post])
     assert change > 0
     assert change == pytest.approx(expected, rel=1e-6)
 
 
 def test_post_before_pre_depresses_with_the_post_trace():
     post, pre = 20.0, 35.0
-    change = stdp_change([pre], [post])
+    change = weight_change([pre], [post])
     assert change < 0
     assert change == pytest.approx(-0.0001 * np.exp(-(pre - post) / 20), rel=1e-6)
 
@@ -197,3 +171,10 @@ def test_input_spike_counts_match_the_poisson_rate():
     bright, dim = np.arange(784) >= 588, np.arange(784) < 196
     assert counts[bright].sum() / counts[dim].sum() == pytest.approx(expected[bright].sum() / expected[dim].sum(),
                                                                     rel=0.15)
+
+
+def test_stdp_window_has_the_rules_sign_and_time_constants():
+    delays = np.array([-40.0, -10.0, 5.0, 20.0])
+    changes = window(delays)
+    assert changes[0] < 0 and changes[1] < 0 and changes[2] > 0 and changes[3] > 0
+    assert changes[1] / changes[0] == pytest.approx(np.exp(30 / 20), rel=1e-6)  # depression decays with tau 20 ms
