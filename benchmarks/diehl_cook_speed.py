@@ -36,18 +36,22 @@ RESULTS = Path(__file__).parent / "results" / "diehl_cook_speed.json"
 def compiled_speed(params, neurons: int, images: np.ndarray, block_slots: int, blocks: int, threads: int) -> dict:
     runner = StandaloneBlockRunner(params, neurons, block_slots, build_dir_root(), threads=threads)
     state = initial_state(params, neurons, np.random.default_rng(0))
-    position, intensity, done, presentations = 0, params.initial_intensity, 0, 0
+    position, intensity, done, presentations, spikes = 0, params.initial_intensity, 0, 0, 0
     started = time.perf_counter()
     for block in range(blocks):
         state, outcome = present_block(runner, state, images, position, intensity, len(images), True,
                                        block_seed(0, block))
         done += len(outcome.indices)
         presentations += outcome.presentations
+        spikes += int(outcome.counts.sum())
         position += len(outcome.indices)
         intensity = outcome.block.next_intensity
     seconds = time.perf_counter() - started
     return {"images": done, "presentations": presentations, "seconds": seconds, "images_per_second": done / seconds,
-            "compile_seconds": runner.compile_seconds}
+            "compile_seconds": runner.compile_seconds, "threads": threads,
+            # statistics to compare between thread counts (different random streams, same model)
+            "spikes_per_image": spikes / done, "re_presentation_fraction": 1 - done / presentations,
+            "theta_mean_mV": float(state.theta_mV.mean())}
 
 
 def runtime_loop_speed(params, neurons: int, images: np.ndarray, count: int) -> dict:
@@ -86,28 +90,33 @@ def main() -> None:
     parser.add_argument("--block-slots", type=int, default=500)
     parser.add_argument("--blocks", type=int, default=2)
     parser.add_argument("--runtime-images", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1], help="OpenMP thread counts to time")
     args = parser.parse_args()
 
     params = DiehlCookParameters()
     images = load("mnist", "train").images
     rows = []
     for neurons in args.sizes:
-        compiled = compiled_speed(params, neurons, images, args.block_slots, args.blocks, args.threads)
         runtime = runtime_loop_speed(params, neurons, images, args.runtime_images)
-        rows.append({"neurons": neurons, "compiled": compiled, "runtime_loop": runtime,
-                     "ratio": compiled["images_per_second"] / runtime["images_per_second"]})
-        print(f"{neurons} neurons: compiled {compiled['images_per_second']:.1f} img/s, "
-              f"runtime loop {runtime['images_per_second']:.2f} img/s", flush=True)
+        for threads in args.threads:
+            compiled = compiled_speed(params, neurons, images, args.block_slots, args.blocks, threads)
+            rows.append({"neurons": neurons, "compiled": compiled, "runtime_loop": runtime,
+                         "ratio": compiled["images_per_second"] / runtime["images_per_second"]})
+            print(f"{neurons} neurons, {threads} thread(s): compiled {compiled['images_per_second']:.1f} img/s, "
+                  f"runtime loop {runtime['images_per_second']:.2f} img/s", flush=True)
 
-    print("\n| neurons | compiled (img/s) | runtime loop (img/s) | ratio | compile (s) | images timed |")
-    print("| ---: | ---: | ---: | ---: | ---: | --- |")
+    print("\n| neurons | threads | compiled (img/s) | runtime loop (img/s) | ratio | compile (s) "
+          "| images timed | spikes/image | re-presented |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
     for row in rows:
         c, r = row["compiled"], row["runtime_loop"]
-        print(f"| {row['neurons']} | {c['images_per_second']:.1f} | {r['images_per_second']:.2f} | "
-              f"{row['ratio']:.1f}x | {c['compile_seconds']:.1f} | {c['images']} vs {r['images']} |")
+        print(f"| {row['neurons']} | {c['threads']} | {c['images_per_second']:.1f} | {r['images_per_second']:.2f} | "
+              f"{row['ratio']:.1f}x | {c['compile_seconds']:.1f} | {c['images']} vs {r['images']} "
+              f"| {c['spikes_per_image']:.1f} | {100 * c['re_presentation_fraction']:.1f} % |")
     write_json_atomic(RESULTS, {
-        "rows": rows, "threads": args.threads, "block_slots": args.block_slots,
+        "rows": rows, "block_slots": args.block_slots, "command": "python benchmarks/diehl_cook_speed.py "
+        + " ".join(f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                   for k, v in vars(args).items()),
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
         "environment": environment(),
     })

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
+import weakref
 from dataclasses import asdict
 from pathlib import Path
 
@@ -133,6 +135,8 @@ class StandaloneBlockRunner:
                 "check the C++ compiler or use --device runtime"
             ) from None
         self.compile_seconds = time.perf_counter() - started
+        self.results_name = f"results-{os.getpid()}"  # per process: concurrent runs of one build do not mix
+        weakref.finalize(self, shutil.rmtree, self.build_dir / self.results_name, ignore_errors=True)
 
     def run_block(
         self, state: NetworkState, pixels: np.ndarray, intensity: float, plastic: bool, seed: int
@@ -144,7 +148,7 @@ class StandaloneBlockRunner:
         run_args[net.pixels] = pixels
         run_args[self.delay_table] = state.delays_ms.ravel() * brian2.ms
         self.device.run_environment_variables[SEED_VARIABLE] = str(seed)
-        self.device.run(run_args=run_args, with_output=False)
+        self.device.run(results_directory=self.results_name, run_args=run_args, with_output=False)
         self.device.delete(code=False, data=False, run_args=True, directory=False, force=True)
         for lock in (self.build_dir / "static_arrays").glob("*.lock"):
             lock.unlink(missing_ok=True)

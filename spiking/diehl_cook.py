@@ -116,7 +116,7 @@ class DiehlCookParameters:
         return round(self.presentation_ms / self.dt_ms)
 
 
-def _namespace(params: DiehlCookParameters) -> dict:
+def namespace_of(params: DiehlCookParameters) -> dict:
     """Brian2 constants named as in the equations, with units."""
     from brian2 import Hz, ms, mV
 
@@ -247,7 +247,7 @@ def build_network(params: DiehlCookParameters, n_excitatory: int, slots: int) ->
         ms,
     )
 
-    namespace = _namespace(params)
+    namespace = namespace_of(params)
     dt = params.dt_ms * ms
     slot = params.slot_ms * ms
     pixels = TimedArray(np.zeros((slots, INPUT_SIZE)), dt=1 * ms, name="pixels")

@@ -26,7 +26,7 @@ def weight_change(
     b2.get_device().reinit()
     b2.set_device("runtime")
     b2.prefs.codegen.target = "numpy"
-    namespace = diehl_cook._namespace(params)
+    namespace = diehl_cook.namespace_of(params)
     dt = params.dt_ms * b2.ms
     pre = b2.SpikeGeneratorGroup(1, [0] * len(pre_ms), np.asarray(pre_ms) * b2.ms, dt=dt)
     post_steps = np.round(np.asarray(post_ms) / params.dt_ms).astype(int)
