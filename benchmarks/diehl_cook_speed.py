@@ -28,7 +28,7 @@ from idx_datasets.atomic import write_json_atomic
 from spikebridge.diehl_cook_runs import block_seed, build_dir_root, present_block
 from spikebridge.runs import environment
 from spiking.block_runner import RuntimeBlockRunner, StandaloneBlockRunner
-from spiking.diehl_cook import DiehlCookParameters, initial_state, pixel_block, state_values
+from spiking.diehl_cook import DiehlCookParameters, initial_state, pixel_block
 
 RESULTS = Path(__file__).parent / "results" / "diehl_cook_speed.json"
 
@@ -61,18 +61,10 @@ def runtime_loop_speed(params, neurons: int, images: np.ndarray, count: int) -> 
     runner = RuntimeBlockRunner(params, neurons, slots=count + 1)
     net = runner.net
     state = initial_state(params, neurons, np.random.default_rng(0))
-
-    def start_from_initial_state():
-        net.network.restore("block_start")
-        net.pixels.values[:] = pixel_block(images, 0, count + 1, count + 1)
-        for group, name, value in state_values(net, state, True, params.initial_intensity):
-            getattr(group, name)[:] = value
-        net.input_to_excitatory.delay[:] = state.delays_ms.ravel() * brian2.ms
-        brian2.seed(0)
-
-    start_from_initial_state()
+    pixels = pixel_block(images, 0, count + 1, count + 1)
+    runner.start_block(state, pixels, params.initial_intensity, True, seed=0)
     net.network.run(1 * brian2.ms, namespace={})  # generate and compile the code before timing
-    start_from_initial_state()
+    runner.start_block(state, pixels, params.initial_intensity, True, seed=0)
     started = time.perf_counter()
     presentations = 0
     while int(net.controller.image[0]) < count:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from idx_datasets import load
+from idx_datasets import cache_root, load
 from idx_datasets.atomic import atomic_path
 from spikebridge.runs import CONFIG_FILE, METRICS_FILE, RunError, environment, new_run_dir, read_json, write_json
 from spiking.block_runner import make_runner
@@ -78,8 +78,6 @@ def block_seed(seed: int, block: int) -> int:
 
 
 def build_dir_root() -> Path:
-    from idx_datasets import cache_root
-
     return cache_root() / "brian2-builds"
 
 

@@ -69,9 +69,8 @@ class RuntimeBlockRunner:
         self.net.network.store("block_start")
         self.compile_seconds = 0.0
 
-    def run_block(
-        self, state: NetworkState, pixels: np.ndarray, intensity: float, plastic: bool, seed: int
-    ) -> tuple[NetworkState, Presentations]:
+    def start_block(self, state: NetworkState, pixels: np.ndarray, intensity: float, plastic: bool, seed: int) -> None:
+        """Reset the network to t = 0 and load the state a block starts from."""
         import brian2
 
         net = self.net
@@ -81,8 +80,15 @@ class RuntimeBlockRunner:
             getattr(group, name)[:] = value
         net.input_to_excitatory.delay[:] = state.delays_ms.ravel() * brian2.ms
         brian2.seed(seed)
-        net.network.run(net.slots * net.params.slot_ms * brian2.ms, namespace={})
-        return read_state(net, state), read_presentations(net)
+
+    def run_block(
+        self, state: NetworkState, pixels: np.ndarray, intensity: float, plastic: bool, seed: int
+    ) -> tuple[NetworkState, Presentations]:
+        import brian2
+
+        self.start_block(state, pixels, intensity, plastic, seed)
+        self.net.network.run(self.net.slots * self.net.params.slot_ms * brian2.ms, namespace={})
+        return read_state(self.net, state), read_presentations(self.net)
 
 
 class StandaloneBlockRunner:
