@@ -73,7 +73,7 @@ def diehl_cook(neurons: int) -> Comparison:
         started = time.perf_counter()
         images = settings.stdp_train_images or 60_000
         config = diehl_cook_runs.DiehlCookRunConfig(
-            neurons=neurons, images=images, seed=settings.seed, dataset=settings.dataset, block_slots=min(500, images),
+            neurons=neurons, images=images, seed=settings.seed, dataset=settings.dataset,
             checkpoint_every=images,
         )
         directory = diehl_cook_runs.train(config, runs_root=folder)

@@ -72,15 +72,18 @@ def test_train_then_evaluate_a_run(tmp_path, mnist_folder):
 @pytest.mark.slow
 def test_compare_prints_and_saves_one_row_per_model(tmp_path, mnist_folder):
     done = spikebridge("compare", "--train-images", "1000", "--test-images", "300", "--epochs", "1",
-                       "--runs-dir", str(tmp_path))
+                       "--stdp-images", "200", "--runs-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "| model | rate accuracy | spiking accuracy | spiking version | wall time |" in done.stdout
     (folder,) = tmp_path.glob("compare-*")
     table = json.loads((folder / "comparison.json").read_text())
-    assert [row["model"] for row in table["rows"]] == ["mlp", "cnn", "gru"]
-    assert table["settings"]["train_images"] == 1000
-    assert all(0.1 < row["rate_accuracy"] <= 1.0 for row in table["rows"])
-    assert (folder / "comparison.md").read_text().count("\n") == 2 + 3
+    assert [row["model"] for row in table["rows"]] == ["mlp", "cnn", "gru", "diehl-cook-100"]
+    assert table["settings"]["train_images"] == 1000 and table["settings"]["stdp_train_images"] == 200
+    rate_rows, stdp_row = table["rows"][:3], table["rows"][3]
+    assert all(0.1 < row["rate_accuracy"] <= 1.0 and row["spiking_accuracy"] is None for row in rate_rows)
+    assert stdp_row["rate_accuracy"] is None and 0.1 < stdp_row["spiking_accuracy"] <= 1.0
+    assert "STDP" in stdp_row["spiking_method"]
+    assert (folder / "comparison.md").read_text().count("\n") == 2 + 4
 
 
 def test_missing_compiler_names_the_fix_and_offers_runtime(tmp_path, mnist_folder):
