@@ -25,6 +25,8 @@ class CompareSettings:
     train_images: int | None = 10_000
     test_images: int | None = 2_000
     epochs: int = 3
+    batch_size: int = 64  # small data, few epochs: more, larger steps than the full-data defaults
+    learning_rate: float = 2e-3
     stdp_train_images: int | None = 1_000  # Diehl & Cook: one pass, also the labelling set
     seed: int = 0
 
@@ -32,6 +34,8 @@ class CompareSettings:
         return TrainConfig(
             dataset=self.dataset,
             epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
             seed=self.seed,
             train_images=self.train_images,
             test_images=self.test_images,
