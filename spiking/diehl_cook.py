@@ -227,7 +227,7 @@ class DiehlCookNetwork:
     controller: object
     input_to_excitatory: object
     spikes: object  # SpikeMonitor of the excitatory population
-    decisions: object  # EventMonitor of the controller: image, intensity, spikes of each presentation
+    decisions: object  # EventMonitor of the controller: image and intensity of each presentation
 
 
 def build_network(params: DiehlCookParameters, n_excitatory: int, slots: int) -> DiehlCookNetwork:
@@ -304,7 +304,7 @@ def build_network(params: DiehlCookParameters, n_excitatory: int, slots: int) ->
     spike_counter.connect()
 
     spikes = SpikeMonitor(excitatory, name="excitatory_spikes")
-    decisions = EventMonitor(controller, "decide", variables=["image", "intensity", "spikes"], name="decisions")
+    decisions = EventMonitor(controller, "decide", variables=["image", "intensity"], name="decisions")
     network = Network(
         controller, inputs, excitatory, inhibitory, input_to_excitatory, excitatory_to_inhibitory,
         inhibitory_to_excitatory, spike_counter, spikes, decisions,
