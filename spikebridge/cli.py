@@ -1,4 +1,4 @@
-"""The ``spikebridge`` command: data, train, evaluate, compare, diehl-cook.
+"""The ``spikebridge`` command: data, train, evaluate, compare, diehl-cook, bridge.
 
 Bad input (missing or corrupt data, a damaged run folder, an unknown setting) ends with one line
 on stderr and exit status 2; set ``SPIKEBRIDGE_DEBUG=1`` for the traceback.
@@ -129,6 +129,17 @@ def cmd_diehl_cook_evaluate(args: argparse.Namespace) -> None:
     print(f"plots and evaluation.json written to {args.run}")
 
 
+def cmd_bridge_verify(args: argparse.Namespace) -> None:
+    from bridges.conversion import ConversionOptions
+    from bridges.equivalence import format_tables
+    from spikebridge.bridge_runs import verify
+
+    options = ConversionOptions(percentile=args.percentile, input_coding=args.input_coding, v_init=args.v_init)
+    folder, report = verify(Path(args.run), args.steps, args.test_images, options, args.calibration_images)
+    print(format_tables(report), end="")
+    print(f"tables, figures and plots written to {folder}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spikebridge", description="Compare spiking and rate-coded neural networks on MNIST.",
@@ -203,6 +214,32 @@ def build_parser() -> argparse.ArgumentParser:
     dc_evaluate.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: the run's)")
     dc_evaluate.set_defaults(handler=cmd_diehl_cook_evaluate)
 
+    from bridges.conversion import INPUT_CODINGS, ConversionOptions
+    from spikebridge.bridge_runs import DEFAULT_STEPS
+
+    conversion = ConversionOptions()
+    bridge = commands.add_parser("bridge", help="ANN-to-SNN conversion of a trained run", formatter_class=Formatter)
+    bridge_commands = bridge.add_subparsers(dest="action", required=True, metavar="ACTION")
+    bridge_verify = bridge_commands.add_parser(
+        "verify", help="convert a trained MLP/CNN run and measure the firing-rate equivalence",
+        formatter_class=Formatter,
+        description="Per layer: correlation and error of rate x threshold against the ReLU activation; the "
+        "first layer's one-spike bound; accuracy and synaptic operations against T. Writes RUN/bridge-<time>/.",
+    )
+    bridge_verify.add_argument("run", help="run folder made by `spikebridge train` (mlp or cnn)")
+    bridge_verify.add_argument("--steps", type=int, nargs="+", default=list(DEFAULT_STEPS), help="time steps T")
+    bridge_verify.add_argument("--test-images", type=_image_count, default=2_000, metavar="N|all",
+                               help="simulate the first N test images")
+    bridge_verify.add_argument("--calibration-images", type=int, default=1_000,
+                               help="training images that set each layer's scale")
+    bridge_verify.add_argument("--percentile", type=float, default=conversion.percentile,
+                               help="activation percentile used as a layer's scale (100 = max)")
+    bridge_verify.add_argument("--v-init", type=float, default=conversion.v_init,
+                               help="initial membrane potential (fraction of threshold)")
+    bridge_verify.add_argument("--input-coding", choices=INPUT_CODINGS, default=conversion.input_coding,
+                               help="pixels as constant current or as Poisson spikes")
+    bridge_verify.set_defaults(handler=cmd_bridge_verify)
+
     from spikebridge.compare import COMPARISONS, CompareSettings
 
     defaults = CompareSettings()
@@ -224,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
-    except (DataError, RunError, DeviceError, ValueError) as exc:
+    except (DataError, RunError, DeviceError, ValueError) as exc:  # ConversionError is a ValueError
         if os.environ.get("SPIKEBRIDGE_DEBUG"):
             raise
         print(f"spikebridge: error: {exc}", file=sys.stderr)

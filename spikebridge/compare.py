@@ -68,6 +68,28 @@ def rate_only(model_name: str) -> Comparison:
     return Comparison(model_name, evaluate)
 
 
+def converted(model_name: str, steps: int) -> Comparison:
+    """A ReLU rate model trained, then converted to IF neurons and simulated for ``steps`` steps."""
+
+    def evaluate(settings: CompareSettings, folder: Path) -> ComparisonRow:
+        from bridges.conversion import ConversionOptions
+        from bridges.equivalence import measure
+        from idx_datasets import load
+        from spikebridge.bridge_runs import convert_run
+        from spikebridge.training import as_tensors
+
+        started = time.perf_counter()
+        run = train(model_name, None, settings.train_config(), runs_root=folder)
+        options = ConversionOptions()
+        snn = convert_run(run, options)
+        images, labels = as_tensors(load(settings.dataset, "test").head(settings.test_images))
+        spiking = measure(snn, images, labels, [steps]).results[0].accuracy
+        method = f"IF conversion, T = {steps}, {options.percentile:g}th-percentile scales, {options.input_coding} input"
+        return ComparisonRow(model_name, run.test_accuracy, spiking, method, time.perf_counter() - started)
+
+    return Comparison(model_name, evaluate)
+
+
 def diehl_cook(neurons: int) -> Comparison:
     """Diehl & Cook (2015): unsupervised STDP in Brian2, labelled on its own training images."""
 
@@ -91,7 +113,7 @@ def diehl_cook(neurons: int) -> Comparison:
     return Comparison(f"diehl-cook-{neurons}", evaluate)
 
 
-COMPARISONS: list[Comparison] = [rate_only("mlp"), rate_only("cnn"), rate_only("gru"), diehl_cook(100)]
+COMPARISONS: list[Comparison] = [converted("mlp", 16), converted("cnn", 16), rate_only("gru"), diehl_cook(100)]
 
 
 def _percent(value: float | None) -> str:

@@ -40,7 +40,9 @@ or spikes in flight (neither exists at the end of a 150 ms silent rest); (2) Poi
 Bernoulli trial per time step as in Brian's PoissonGroup, drawn as geometric waiting times;
 (3) evaluation presentations use the same re-presentation rule with frozen weights and theta,
 as the authors' test mode does. Neurons are integrated with forward Euler, as in the Brian2
-port of the model.
+port of the model. ``clamp_v_e_refractory=False`` gives the authors' Brian 1 behaviour, where a
+string reset with a refractory period only blocks spikes and the membrane keeps integrating;
+the default holds v at the reset value, as the Brian2 port and the parameter table do.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class DiehlCookParameters:
     v_thresh_e_mV: float = -52.0
     theta_offset_mV: float = 20.0
     refractory_e_ms: float = 5.0
+    clamp_v_e_refractory: bool = True  # v held at reset while refractory (Brian2 port); Brian 1 did not
     tau_e_ms: float = 100.0
     v_init_e_mV: float = -105.0
     e_inh_e_mV: float = -100.0
@@ -143,7 +146,7 @@ def namespace_of(params: DiehlCookParameters) -> dict:
 PRESENTING = "int((t_in_timesteps % steps_per_slot) < steps_per_presentation)"
 
 EXCITATORY_EQUATIONS = """
-dv/dt = ((v_rest_e - v) + ge * (-v) + gi * (e_inh_e - v)) / tau_e : volt (unless refractory)
+dv/dt = ((v_rest_e - v) + ge * (-v) + gi * (e_inh_e - v)) / tau_e : volt {membrane_flags}
 dge/dt = -ge / tau_ge : 1
 dgi/dt = -gi / tau_gi : 1
 dtheta/dt = -plasticity * theta / tau_theta : volt
@@ -267,8 +270,10 @@ def build_network(params: DiehlCookParameters, n_excitatory: int, slots: int) ->
     inputs.image = linked_var(controller, "image", index=np.zeros(INPUT_SIZE, dtype=int))
     inputs.intensity = linked_var(controller, "intensity", index=np.zeros(INPUT_SIZE, dtype=int))
 
+    membrane_flags = "(unless refractory)" if params.clamp_v_e_refractory else ""
     excitatory = NeuronGroup(
-        n_excitatory, EXCITATORY_EQUATIONS, threshold=EXCITATORY_THRESHOLD, reset=EXCITATORY_RESET,
+        n_excitatory, EXCITATORY_EQUATIONS.format(membrane_flags=membrane_flags),
+        threshold=EXCITATORY_THRESHOLD, reset=EXCITATORY_RESET,
         refractory=params.refractory_e_ms * ms, method="euler", namespace=namespace, dt=dt, name="excitatory",
     )
     excitatory.run_regularly(POST_TRACE_DECAY, when="groups", name="post_trace_decay")

@@ -79,8 +79,11 @@ def test_compare_prints_and_saves_one_row_per_model(tmp_path, mnist_folder):
     table = json.loads((folder / "comparison.json").read_text())
     assert [row["model"] for row in table["rows"]] == ["mlp", "cnn", "gru", "diehl-cook-100"]
     assert table["settings"]["train_images"] == 1000 and table["settings"]["stdp_train_images"] == 200
-    rate_rows, stdp_row = table["rows"][:3], table["rows"][3]
-    assert all(0.1 < row["rate_accuracy"] <= 1.0 and row["spiking_accuracy"] is None for row in rate_rows)
+    converted_rows, gru_row, stdp_row = table["rows"][:2], table["rows"][2], table["rows"][3]
+    for row in converted_rows:  # the converted network keeps (almost) all of the rate model's accuracy
+        assert 0.5 < row["rate_accuracy"] <= 1.0 and abs(row["spiking_accuracy"] - row["rate_accuracy"]) < 0.05
+        assert "IF conversion" in row["spiking_method"]
+    assert 0.1 < gru_row["rate_accuracy"] <= 1.0 and gru_row["spiking_accuracy"] is None
     assert stdp_row["rate_accuracy"] is None and 0.1 < stdp_row["spiking_accuracy"] <= 1.0
     assert "STDP" in stdp_row["spiking_method"]
     assert (folder / "comparison.md").read_text().count("\n") == 2 + 4

@@ -1,0 +1,425 @@
+"""Convert a trained ReLU network into a spiking network of integrate-and-fire neurons.
+
+The method of Diehl et al. (2015) and Rueckauer et al. (2017, "Conversion of continuous-valued
+deep networks to efficient event-driven networks for image classification"):
+
+1. Trace the network (``torch.fx``) into a chain of Linear, Conv2d, BatchNorm, ReLU, AvgPool2d,
+   MaxPool2d, Flatten and Dropout; fold BatchNorm into the layer before it, drop Dropout.
+2. Measure every ReLU layer's activations a_l on calibration data and take a scale lambda_l (the
+   maximum, or a percentile such as 99.9 to ignore outliers; a QCFS layer brings its own).
+3. Rescale: W_l <- W_l lambda_{l-1} / lambda_l, b_l <- b_l / lambda_l (lambda_0 = 1), so every
+   neuron's activation in units of its threshold lies in [0, 1] and one spike per step is the
+   most a neuron needs.
+4. Simulate IF neurons with reset by subtraction (:mod:`bridges.neurons`); the rate of layer l
+   times lambda_l approximates a_l. The output layer only integrates: its mean input current over
+   the T steps is the class evidence, on the scale of the ANN's logits.
+
+``MaxPool2d`` next to a ReLU (before or after it: they commute) becomes a spike gate that passes
+the spikes of the unit with the highest count so far (Rueckauer et al. 2017).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from bridges.neurons import integrate_and_fire, max_pool_gate, poisson_spikes
+from rate_models.quantised import QCFS
+
+INPUT_CODINGS = ("current", "poisson")
+AFFINE = (nn.Linear, nn.Conv2d)
+PASSIVE = (nn.Flatten, nn.AvgPool2d)  # linear, parameter-free: kept as they are
+IGNORED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
+BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d)
+NEGATIVE_RESPONSE = (nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus)
+FUNCTIONAL_POOLS = {  # functional pooling calls and the names of their positional arguments
+    F.max_pool2d: (nn.MaxPool2d, ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")),
+    F.avg_pool2d: (nn.AvgPool2d, ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                                  "divisor_override")),
+}
+SUPPORTED = "Linear, Conv2d, BatchNorm1d/2d, ReLU, QCFS, AvgPool2d, MaxPool2d, Flatten, Dropout"
+
+
+class ConversionError(ValueError):
+    """The network (or its input) cannot be converted; the message names the layer."""
+
+
+@dataclass(frozen=True)
+class ConversionOptions:
+    """How to convert and simulate.
+
+    percentile: activation percentile per layer used as its scale (100 = the maximum).
+    input_coding: ``current`` (pixels as constant input current) or ``poisson`` (spikes with
+    probability = pixel per step; pixels must lie in [0, 1]).
+    v_init: initial membrane potential as a fraction of the threshold (0.5 centres the rounding
+    error of the spike count; 0 is the classic choice).
+    """
+
+    percentile: float = 99.9
+    input_coding: str = "current"
+    v_init: float = 0.5
+    calibration_batch: int = 500
+
+    def __post_init__(self):
+        if not 0 < self.percentile <= 100:
+            raise ConversionError(f"percentile must be in (0, 100], got {self.percentile}")
+        if self.input_coding not in INPUT_CODINGS:
+            raise ConversionError(f"input_coding must be one of {INPUT_CODINGS}, got {self.input_coding!r}")
+        if not 0 <= self.v_init < 1:
+            raise ConversionError(f"v_init must be in [0, 1), got {self.v_init}")
+
+
+# --- tracing ------------------------------------------------------------------------------------
+
+@dataclass
+class Op:
+    """One step of the traced chain: ``kind`` in affine, batchnorm, relu, maxpool, passive, flatten."""
+
+    kind: str
+    name: str
+    module: nn.Module | None = None
+
+
+def _function_op(node: fx.Node) -> Op:
+    if node.target in (F.relu, torch.relu) or (node.op == "call_method" and node.target == "relu"):
+        return Op("relu", node.name, nn.ReLU())
+    if node.target is torch.flatten or (node.op == "call_method" and node.target == "flatten"):
+        start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
+        if start != 1:
+            raise ConversionError(f"{node.name}: flatten must keep the batch axis (start_dim=1)")
+        return Op("passive", node.name, nn.Flatten())
+    if node.target is F.dropout:
+        return Op("ignored", node.name)
+    if node.target in FUNCTIONAL_POOLS:
+        module_type, names = FUNCTIONAL_POOLS[node.target]
+        return _module_op(node.name, module_type(**dict(zip(names, node.args[1:], strict=False)), **node.kwargs))
+    raise ConversionError(f"{node.name}: operation {getattr(node.target, '__name__', node.target)} is not supported; "
+                          f"supported layers: {SUPPORTED}")
+
+
+def _module_op(name: str, module: nn.Module) -> Op:
+    if isinstance(module, AFFINE):
+        if isinstance(module, nn.Conv2d) and (module.groups != 1 or module.padding_mode != "zeros"):
+            raise ConversionError(f"{name}: grouped convolutions and non-zero padding modes are not supported")
+        for parameter_name, parameter in module.named_parameters():
+            if not torch.isfinite(parameter).all():
+                raise ConversionError(f"{name}: {parameter_name} contains NaN or infinite values")
+        return Op("affine", name, module)
+    if isinstance(module, BATCHNORM):
+        return Op("batchnorm", name, module)
+    if isinstance(module, (nn.ReLU, QCFS)):
+        return Op("relu", name, module)
+    if isinstance(module, nn.MaxPool2d):
+        if module.padding != 0 or module.dilation != 1 or module.ceil_mode:
+            raise ConversionError(f"{name}: MaxPool2d with padding, dilation or ceil_mode is not supported")
+        return Op("maxpool", name, module)
+    if isinstance(module, PASSIVE):
+        return Op("passive", name, module)
+    if isinstance(module, IGNORED):
+        return Op("ignored", name)
+    activation = type(module).__name__
+    if isinstance(module, NEGATIVE_RESPONSE):
+        raise ConversionError(f"{name}: activation {activation} has a non-zero response to negative input; "
+                              "an integrate-and-fire neuron is silent there, so only ReLU (negative slope 0) converts")
+    raise ConversionError(f"{name}: layer {activation} is not supported; supported layers: {SUPPORTED}")
+
+
+class _Tracer(fx.Tracer):
+    """Keeps QCFS activations whole (fx would otherwise trace into them)."""
+
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        return isinstance(module, QCFS) or super().is_leaf_module(module, qualified_name)
+
+
+def trace(ann: nn.Module) -> list[Op]:
+    """The network as a chain of :class:`Op` (no branches), Dropout removed."""
+    try:
+        graph = _Tracer().trace(ann)
+    except Exception as exc:  # fx raises many kinds of error for data-dependent control flow
+        raise ConversionError(f"the network cannot be traced with torch.fx ({exc}); only feed-forward chains "
+                              "convert") from None
+    modules = dict(ann.named_modules())
+    ops, previous = [], None
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            if previous is not None:
+                raise ConversionError("the network takes more than one input")
+            previous = node
+            continue
+        if node.op == "output":
+            break
+        tensor_args = [a for a in node.all_input_nodes]
+        if tensor_args != [previous] or len(node.users) != 1:
+            raise ConversionError(f"{node.name}: the network branches here; only a chain of layers converts")
+        op = _module_op(node.target, modules[node.target]) if node.op == "call_module" else _function_op(node)
+        if op.kind != "ignored":
+            ops.append(op)
+        previous = node
+    return ops
+
+
+# --- folding and grouping -----------------------------------------------------------------------
+
+def fold_batchnorm(affine: nn.Module, norm: nn.Module) -> nn.Module:
+    """A copy of ``affine`` that computes ``norm(affine(x))`` (inference statistics)."""
+    folded = copy.deepcopy(affine)
+    scale = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
+    bias = affine.bias.detach() if affine.bias is not None else torch.zeros_like(norm.running_mean)
+    with torch.no_grad():
+        folded.weight.mul_(scale.view(-1, *([1] * (folded.weight.dim() - 1))))
+        folded.bias = nn.Parameter((bias - norm.running_mean) * scale + norm.bias.detach())
+    return folded
+
+
+@dataclass
+class Block:
+    """Linear ops ending in a ReLU (a spiking layer; ``maxpool`` gates its spikes) or, for the
+    last block, in nothing (the integrating output)."""
+
+    ops: list[nn.Module] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    maxpool: nn.MaxPool2d | None = None
+    relu_name: str | None = None
+    activation: nn.Module | None = None  # ReLU, or QCFS (which brings its own scale)
+
+
+def group_blocks(ops: list[Op]) -> list[Block]:
+    """Fold BatchNorm, move MaxPool next to the ReLU after it, and cut the chain at ReLUs."""
+    blocks, current, pending_pool = [], Block(), None
+    for index, op in enumerate(ops):
+        if op.kind == "batchnorm":
+            if not current.ops or not isinstance(current.ops[-1], AFFINE):
+                raise ConversionError(f"{op.name}: BatchNorm must follow a Linear or Conv2d layer to be folded")
+            current.ops[-1] = fold_batchnorm(current.ops[-1], op.module)
+        elif op.kind in ("affine", "passive"):
+            if pending_pool is not None:
+                raise ConversionError(f"{pending_pool.name}: MaxPool2d must sit next to a ReLU")
+            current.ops.append(copy.deepcopy(op.module))
+            current.names.append(op.name)
+        elif op.kind == "maxpool":
+            before_relu = index + 1 < len(ops) and ops[index + 1].kind == "relu"
+            after_relu = not current.ops and blocks and blocks[-1].maxpool is None
+            if before_relu:
+                pending_pool = op
+            elif after_relu:
+                blocks[-1].maxpool = op.module
+            else:
+                raise ConversionError(f"{op.name}: MaxPool2d must sit next to a ReLU "
+                                      "(relu(maxpool(x)) = maxpool(relu(x)) lets it move there)")
+        elif op.kind == "relu":
+            if not any(isinstance(m, AFFINE) for m in current.ops):
+                raise ConversionError(f"{op.name}: a ReLU must follow a Linear or Conv2d layer")
+            current.relu_name, current.activation = op.name, op.module
+            current.maxpool = pending_pool.module if pending_pool is not None else None
+            blocks.append(current)
+            current, pending_pool = Block(), None
+    if not any(isinstance(m, AFFINE) for m in current.ops):
+        raise ConversionError("the network must end in a Linear or Conv2d layer without activation (the class scores)")
+    blocks.append(current)
+    return blocks
+
+
+# --- normalisation ------------------------------------------------------------------------------
+
+def _percentile(values: torch.Tensor, percentile: float) -> float:
+    flat = values.flatten()
+    if percentile >= 100:
+        return float(flat.max())
+    k = max(1, min(flat.numel(), round(percentile / 100 * flat.numel())))
+    return float(flat.kthvalue(k).values)
+
+
+@torch.no_grad()
+def layer_scales(blocks: list[Block], calibration: torch.Tensor, options: ConversionOptions) -> list[float]:
+    """lambda_l of every spiking block: the chosen percentile of its ReLU activations on the
+    calibration inputs, or the trained threshold of a QCFS activation."""
+    scales, batches = [], list(calibration.split(options.calibration_batch))
+    for block in blocks[:-1]:
+        stack = nn.Sequential(*block.ops, block.activation)
+        batches = [stack(inputs) for inputs in batches]
+        if isinstance(block.activation, QCFS):
+            scale = float(block.activation.threshold)
+        else:
+            scale = _percentile(torch.cat(batches), options.percentile)
+        if scale <= 0:
+            raise ConversionError(f"{block.relu_name}: the layer is silent on the calibration data (scale 0)")
+        scales.append(scale)
+        if block.maxpool is not None:
+            batches = [block.maxpool(outputs) for outputs in batches]
+    return scales
+
+
+def _rescaled(ops: list[nn.Module], scale_in: float, scale_out: float) -> nn.Sequential:
+    """The block's ops computing (its ANN output) / scale_out from (its ANN input) / scale_in:
+    the first affine op's weights times scale_in / scale_out, every bias / scale_out."""
+    stack = nn.Sequential(*[copy.deepcopy(op) for op in ops])
+    weight_factor = scale_in / scale_out
+    with torch.no_grad():
+        for op in stack:
+            if isinstance(op, AFFINE):
+                op.weight.mul_(weight_factor)
+                weight_factor = 1.0
+                if op.bias is not None:
+                    op.bias.div_(scale_out)
+    return stack
+
+
+# --- the spiking network ------------------------------------------------------------------------
+
+@dataclass
+class SpikingRun:
+    """What one simulation produced, per image: class evidence (the output layer's mean input
+    current, on the ANN logits' scale), spike counts of every spiking layer, and synaptic
+    operations (spikes times fan-out) beside the ANN's multiply-accumulates."""
+
+    evidence: torch.Tensor
+    spike_counts: list[torch.Tensor]
+    steps: int
+    synaptic_ops: torch.Tensor  # [B] spike-driven synaptic events (input spikes included for Poisson input)
+    input_ops: float  # per image: MACs of the first layer under constant-current input (computed once), else 0
+
+    def rates(self) -> list[torch.Tensor]:
+        return [counts / self.steps for counts in self.spike_counts]
+
+
+def _connections(stack: nn.Sequential, activity: torch.Tensor) -> torch.Tensor:
+    """Per image: sum over inputs of activity times fan-out through the stack's first affine op
+    (the affine op with unit weights and no bias, applied to ``activity``)."""
+    unit = copy.deepcopy(stack)
+    with torch.no_grad():
+        for op in unit:
+            if isinstance(op, AFFINE):
+                op.weight.fill_(1.0)
+                if op.bias is not None:
+                    op.bias.zero_()
+        return unit(activity).flatten(1).sum(1)
+
+
+class SpikingNetwork(nn.Module):
+    """IF layers (``stacks[:-1]``, each gated by ``pools[l]`` when not None) and the integrating
+    output (``stacks[-1]``). ``scales[l]`` is lambda_l: rate times lambda_l estimates the ANN's
+    activation of layer l."""
+
+    def __init__(self, stacks: list[nn.Sequential], activations: list[nn.Module], pools: list[nn.MaxPool2d | None],
+                 scales: list[float], options: ConversionOptions, input_shape: tuple[int, ...]):
+        super().__init__()
+        self.stacks = nn.ModuleList(stacks)
+        self.activations = nn.ModuleList(activations)  # the ANN's, in units of each layer's scale
+        self.pools = pools
+        self.scales = scales
+        self.options = options
+        self.input_shape = input_shape
+
+    def forward(self, images: torch.Tensor, steps: int = 32) -> torch.Tensor:
+        return self.run(images, steps).evidence
+
+    @torch.no_grad()
+    def analog(self, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The ANN itself, computed with the rescaled weights: each spiking layer's activation in
+        units of its scale (what its spike rate should equal) and the logits."""
+        activations, signal = [], images
+        for stack, activation, pool in zip(self.stacks[:-1], self.activations, self.pools, strict=True):
+            signal = activation(stack(signal))
+            activations.append(signal)
+            signal = pool(signal) if pool is not None else signal
+        return activations, self.stacks[-1](signal)
+
+    @torch.no_grad()
+    def run(self, images: torch.Tensor, steps: int, time_chunk: int = 16, generator: torch.Generator | None = None
+            ) -> SpikingRun:
+        """Simulate ``steps`` time steps of a batch, ``time_chunk`` steps at a time through all layers
+        (layer by layer within a chunk: one batched matrix product per layer and chunk)."""
+        self._check_input(images, steps)
+        batch, layers = images.shape[0], len(self.stacks) - 1
+        poisson = self.options.input_coding == "poisson"
+        first_current = None if poisson else self.stacks[0](images)  # constant input: computed once
+        membranes, counts, passed, pool_counts = [None] * layers, [None] * layers, [None] * layers, [None] * layers
+        evidence, input_spikes = 0.0, torch.zeros_like(images)
+        for start in range(0, steps, time_chunk):
+            chunk = min(time_chunk, steps - start)
+            if poisson:
+                spikes = poisson_spikes(images, chunk, generator)
+                input_spikes += spikes.sum(0)
+            for layer in range(layers):
+                if layer == 0 and not poisson:
+                    currents = first_current.expand(chunk, *first_current.shape)
+                else:
+                    currents = self.stacks[layer](spikes.flatten(0, 1)).unflatten(0, (chunk, batch))
+                if membranes[layer] is None:
+                    membranes[layer] = torch.full_like(currents[0], self.options.v_init)
+                    counts[layer] = torch.zeros_like(currents[0])
+                    pool_counts[layer] = torch.zeros_like(currents[0])
+                spikes, membranes[layer] = integrate_and_fire(membranes[layer], currents)
+                counts[layer] += spikes.sum(0)
+                pool = self.pools[layer]
+                if pool is not None:
+                    spikes, pool_counts[layer] = max_pool_gate(spikes, pool_counts[layer], pool.kernel_size,
+                                                               pool.stride)
+                passed[layer] = spikes.sum(0) if passed[layer] is None else passed[layer] + spikes.sum(0)
+            evidence = evidence + self.stacks[-1](spikes.flatten(0, 1)).unflatten(0, (chunk, batch)).sum(0)
+        synaptic_ops = sum(_connections(stack, spikes) for stack, spikes in zip(self.stacks[1:], passed, strict=True))
+        if poisson:
+            synaptic_ops = synaptic_ops + _connections(self.stacks[0], input_spikes)
+            input_ops = 0.0
+        else:
+            input_ops = float(_connections(self.stacks[0], torch.ones_like(images[:1])))
+        return SpikingRun(evidence / steps, counts, steps, synaptic_ops, input_ops)
+
+    def _check_input(self, images: torch.Tensor, steps: int) -> None:
+        if steps < 1:
+            raise ConversionError(f"steps must be >= 1, got {steps}")
+        if tuple(images.shape[1:]) != self.input_shape:
+            raise ConversionError(f"input shape {tuple(images.shape[1:])} does not fit the network; "
+                                  f"expected [batch, {', '.join(map(str, self.input_shape))}]")
+        if not torch.isfinite(images).all():
+            raise ConversionError("the input contains NaN or infinite values")
+        if self.options.input_coding == "poisson" and (images.min() < 0 or images.max() > 1):
+            raise ConversionError("Poisson input needs pixel values in [0, 1] (they are spike probabilities per step)")
+
+    @torch.no_grad()
+    def ann_macs(self) -> float:
+        """Multiply-accumulates of the ANN per image: every connection of every affine layer."""
+        total, activity = 0.0, torch.ones(1, *self.input_shape)
+        for layer, stack in enumerate(self.stacks):
+            total += float(_connections(stack, torch.ones_like(activity)))
+            activity = stack(activity)
+            if layer < len(self.pools) and self.pools[layer] is not None:
+                activity = self.pools[layer](activity)
+        return total
+
+
+def convert(ann: nn.Module, calibration_inputs: torch.Tensor, **options) -> SpikingNetwork:
+    """A spiking network computing what the ReLU network ``ann`` computes, in spike counts.
+
+    ``calibration_inputs`` (a few hundred training images) set each layer's scale; ``options``
+    are the fields of :class:`ConversionOptions`.
+    """
+    settings = ConversionOptions(**options)
+    if not isinstance(calibration_inputs, torch.Tensor) or calibration_inputs.dim() < 2:
+        raise ConversionError("calibration_inputs must be a tensor [batch, ...] of example inputs")
+    ann = copy.deepcopy(ann).eval().float()
+    blocks = group_blocks(trace(ann))
+    calibration = calibration_inputs.float()
+    try:
+        with torch.no_grad():
+            ann(calibration[:1])
+    except RuntimeError as exc:
+        raise ConversionError(f"calibration inputs of shape {tuple(calibration.shape[1:])} do not fit the network "
+                              f"({str(exc).splitlines()[0]})") from None
+    scales = layer_scales(blocks, calibration, settings)
+    scales_in = [1.0] + scales
+    scales_out = scales + [1.0]  # the output layer keeps the logits' scale
+    stacks = [_rescaled(block.ops, scale_in, scale_out)
+              for block, scale_in, scale_out in zip(blocks, scales_in, scales_out, strict=True)]
+    activations = [_normalised(block.activation) for block in blocks[:-1]]
+    pools = [block.maxpool for block in blocks[:-1]]
+    return SpikingNetwork(stacks, activations, pools, scales, settings, tuple(calibration.shape[1:]))
+
+
+def _normalised(activation: nn.Module) -> nn.Module:
+    """The activation in units of its layer's scale (QCFS with threshold 1; ReLU is scale-free)."""
+    return QCFS(activation.levels, threshold=1.0) if isinstance(activation, QCFS) else nn.ReLU()

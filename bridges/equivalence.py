@@ -1,0 +1,167 @@
+"""Measure the firing-rate equivalence of seed 002, section 3.5, on a converted network.
+
+For each number of steps T and each spiking layer l: the correlation and the mean absolute
+error between rate_l x lambda_l (spikes per step times the layer's scale) and the ANN's ReLU
+activation a_l, over all neurons of all images; the first layer's largest deviation in units of
+the threshold, which under constant input cannot exceed one spike (1/T; 0.5/T with v_init 0.5)
+for activations below the threshold; test accuracy beside the ANN's; and synaptic operations
+per image beside the ANN's multiply-accumulates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bridges.conversion import SpikingNetwork
+
+
+@dataclass
+class _Moments:
+    """Streaming sums for Pearson correlation and mean absolute error of (x, y) pairs."""
+
+    n: int = 0
+    sx: float = 0.0
+    sy: float = 0.0
+    sxx: float = 0.0
+    syy: float = 0.0
+    sxy: float = 0.0
+    abs_error: float = 0.0
+
+    def add(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        x, y = x.double().flatten(), y.double().flatten()
+        self.n += x.numel()
+        self.sx += float(x.sum())
+        self.sy += float(y.sum())
+        self.sxx += float((x * x).sum())
+        self.syy += float((y * y).sum())
+        self.sxy += float((x * y).sum())
+        self.abs_error += float((x - y).abs().sum())
+
+    def correlation(self) -> float:
+        cov = self.sxy / self.n - self.sx * self.sy / self.n**2
+        var_x = self.sxx / self.n - (self.sx / self.n) ** 2
+        var_y = self.syy / self.n - (self.sy / self.n) ** 2
+        return float(cov / np.sqrt(var_x * var_y)) if var_x > 0 and var_y > 0 else float("nan")
+
+    def mean_abs_error(self) -> float:
+        return self.abs_error / self.n
+
+
+@dataclass
+class StepsResult:
+    """Everything measured at one T."""
+
+    steps: int
+    accuracy: float
+    correlation: list[float]  # per spiking layer: rate x lambda against the ANN activation
+    mean_abs_error: list[float]  # same, in the activation's units
+    first_layer_max_error: float  # max |rate - a / lambda| over neurons with 0 <= a <= lambda, in thresholds
+    first_layer_within_one_spike: float  # fraction of those neurons within 1/T
+    synaptic_ops: float  # per image
+    seconds: float
+
+
+@dataclass
+class EquivalenceReport:
+    ann_accuracy: float
+    ann_macs: float
+    input_ops: float
+    layer_names: list[str]
+    scales: list[float]
+    results: list[StepsResult] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def measure(snn: SpikingNetwork, images: torch.Tensor, labels: torch.Tensor, steps_list: list[int],
+            batch_size: int = 500, progress=None) -> EquivalenceReport:
+    """Simulate the test images at every T in ``steps_list`` and compare with the ANN."""
+    import time
+
+    batches = list(zip(images.split(batch_size), labels.split(batch_size), strict=True))
+    analog = [snn.analog(batch) for batch, _ in batches]
+    ann_correct = sum(int((logits.argmax(1) == y).sum()) for (_, logits), (_, y) in zip(analog, batches, strict=True))
+    report = EquivalenceReport(
+        ann_accuracy=ann_correct / len(labels), ann_macs=snn.ann_macs(), input_ops=0.0,
+        layer_names=[f"layer {i + 1}" for i in range(len(snn.scales))], scales=list(snn.scales),
+    )
+    for steps in steps_list:
+        started = time.perf_counter()
+        moments = [_Moments() for _ in snn.scales]
+        correct, synaptic, bound_max, bound_hits, bound_total = 0, 0.0, 0.0, 0, 0
+        for (batch, y), (activations, _) in zip(batches, analog, strict=True):
+            run = snn.run(batch, steps)
+            correct += int((run.evidence.argmax(1) == y).sum())
+            synaptic += float(run.synaptic_ops.sum())
+            report.input_ops = run.input_ops
+            for layer, (rate, activation) in enumerate(zip(run.rates(), activations, strict=True)):
+                scale = snn.scales[layer]
+                moments[layer].add(rate * scale, activation * scale)
+            below = (activations[0] >= 0) & (activations[0] <= 1)
+            error = (run.rates()[0] - activations[0]).abs()[below]
+            bound_max = max(bound_max, float(error.max()) if error.numel() else 0.0)
+            bound_hits += int((error <= 1.0 / steps + 1e-6).sum())
+            bound_total += int(below.sum())
+            if progress is not None:
+                progress.update(len(batch))
+        report.results.append(StepsResult(
+            steps=steps,
+            accuracy=correct / len(labels),
+            correlation=[m.correlation() for m in moments],
+            mean_abs_error=[m.mean_abs_error() for m in moments],
+            first_layer_max_error=bound_max,
+            first_layer_within_one_spike=bound_hits / max(bound_total, 1),
+            synaptic_ops=synaptic / len(labels),
+            seconds=time.perf_counter() - started,
+        ))
+    return report
+
+
+def format_tables(report: EquivalenceReport) -> str:
+    """Markdown tables: accuracy and operations against T, then per-layer agreement."""
+    lines = [f"ANN test accuracy {100 * report.ann_accuracy:.2f} %, {report.ann_macs:,.0f} MACs per image",
+             "", "| T | spiking accuracy | gap to ANN (pp) | synaptic ops / image | ops / ANN MACs | seconds |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in report.results:
+        ops = r.synaptic_ops + report.input_ops
+        lines.append(f"| {r.steps} | {100 * r.accuracy:.2f} % | {100 * (report.ann_accuracy - r.accuracy):+.2f} "
+                     f"| {ops:,.0f} | {ops / report.ann_macs:.2f} | {r.seconds:.1f} |")
+    header = " | ".join(f"{name} corr / MAE" for name in report.layer_names)
+    lines += ["", f"| T | {header} | layer 1 max error (x 1/T) | layer 1 within one spike |",
+              "| ---: | " + "---: | " * len(report.layer_names) + "---: | ---: |"]
+    for r in report.results:
+        cells = " | ".join(f"{c:.4f} / {e:.4f}" for c, e in zip(r.correlation, r.mean_abs_error, strict=True))
+        lines.append(f"| {r.steps} | {cells} | {r.first_layer_max_error * r.steps:.2f} "
+                     f"| {100 * r.first_layer_within_one_spike:.2f} % |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_report(report: EquivalenceReport, path: Path) -> None:
+    """Three panels against T: per-layer correlation, per-layer MAE, accuracy beside the ANN's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from spikebridge.runs import save_figure
+
+    steps = [r.steps for r in report.results]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for layer, name in enumerate(report.layer_names):
+        axes[0].plot(steps, [r.correlation[layer] for r in report.results], "o-", label=name)
+        axes[1].plot(steps, [r.mean_abs_error[layer] for r in report.results], "o-", label=name)
+    axes[0].set(title="rate x threshold vs ReLU activation", ylabel="Pearson correlation")
+    axes[1].set(title="mean absolute error (activation units)", ylabel="MAE", yscale="log")
+    axes[2].plot(steps, [100 * r.accuracy for r in report.results], "o-", label="spiking")
+    axes[2].axhline(100 * report.ann_accuracy, color="k", ls="--", label="ANN")
+    axes[2].set(title="test accuracy", ylabel="%")
+    for axis in axes:
+        axis.set(xscale="log", xlabel="time steps T")
+        axis.set_xticks(steps, [str(s) for s in steps])
+        axis.legend()
+    save_figure(fig, path)

@@ -1,0 +1,49 @@
+"""Convert a trained rate-model run and verify the firing-rate equivalence on its test set.
+
+``spikebridge bridge verify RUN`` writes ``RUN/bridge-<time>/`` with ``config.json`` (conversion
+options, steps, image counts), ``equivalence.json`` (every figure), ``equivalence.md`` (the
+tables) and ``equivalence.png`` (correlation, error and accuracy against T).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bridges.conversion import ConversionOptions, SpikingNetwork, convert
+from bridges.equivalence import EquivalenceReport, format_tables, measure, plot_report
+from idx_datasets import load
+from idx_datasets.atomic import write_bytes_atomic
+from spikebridge.runs import environment, new_run_dir, write_json
+from spikebridge.training import Run, as_tensors, load_run
+
+DEFAULT_STEPS = (8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+def convert_run(run: Run, options: ConversionOptions, calibration_images: int = 1_000) -> SpikingNetwork:
+    """The run's model converted with the first ``calibration_images`` training images."""
+    calibration, _ = as_tensors(load(run.train_config.dataset, "train").head(calibration_images))
+    return convert(run.model, calibration, **asdict(options))
+
+
+def verify(run_dir: Path, steps: tuple[int, ...] = DEFAULT_STEPS, test_images: int | None = 2_000,
+           options: ConversionOptions = ConversionOptions(), calibration_images: int = 1_000,
+           progress_bar: bool = True) -> tuple[Path, EquivalenceReport]:
+    """Measure the equivalence of ``run_dir``'s converted model; returns the output folder."""
+    run = load_run(Path(run_dir))
+    snn = convert_run(run, options, calibration_images)
+    images, labels = as_tensors(load(run.train_config.dataset, "test").head(test_images))
+    with tqdm(total=len(labels) * len(steps), unit="img", desc="simulating", disable=not progress_bar) as bar:
+        report = measure(snn, images, labels, list(steps), progress=bar)
+    folder = new_run_dir(run.directory, "bridge")
+    write_json(folder, "config.json", {
+        "kind": "bridge-verify", "run": str(run.directory), "model": run.model_name, "options": asdict(options),
+        "steps": list(steps), "test_images": len(labels), "calibration_images": calibration_images,
+        "environment": environment(),
+    })
+    write_json(folder, "equivalence.json", report.to_json())
+    write_bytes_atomic(folder / "equivalence.md", format_tables(report).encode())
+    plot_report(report, folder / "equivalence.png")
+    return folder, report

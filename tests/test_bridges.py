@@ -1,0 +1,182 @@
+"""ANN-to-SNN conversion on real MNIST: the firing-rate equivalence of seed 002, section 3.5."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bridges.conversion import ConversionError, convert
+from bridges.equivalence import measure
+from idx_datasets import load
+from rate_models.quantised import QCFS
+from spikebridge.training import as_tensors
+
+
+@pytest.fixture(scope="module")
+def mnist(mnist_folder):
+    train_x, train_y = as_tensors(load("mnist", "train").head(4_000))
+    test_x, test_y = as_tensors(load("mnist", "test").head(500))
+    return train_x, train_y, test_x, test_y
+
+
+def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, epochs: int = 2) -> nn.Module:
+    torch.manual_seed(0)
+    optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
+    model.train()
+    for _ in range(epochs):
+        for start in range(0, len(images), 64):
+            optimiser.zero_grad()
+            F.cross_entropy(model(images[start:start + 64]), labels[start:start + 64]).backward()
+            optimiser.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def mlp(mnist):
+    train_x, train_y, _, _ = mnist
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Dropout(0.2), nn.Linear(128, 64),
+                          nn.ReLU(), nn.Linear(64, 10))
+    return fit(model, train_x, train_y)
+
+
+def test_first_layer_rates_are_within_one_spike_of_the_activation(mnist, mlp):
+    train_x, _, test_x, _ = mnist
+    snn = convert(mlp, train_x[:500])
+    activation = snn.analog(test_x[:200])[0][0]  # in units of the threshold
+    for steps in (8, 32, 128):
+        rate = snn.run(test_x[:200], steps).rates()[0]
+        below = activation <= 1
+        assert (rate[below] - activation[below]).abs().max() <= 1 / steps + 1e-6
+        assert torch.all(rate[activation >= 1] == 1)  # saturated neurons fire every step
+        assert torch.all(rate[activation <= 0] == 0)  # and negative drive never fires
+
+
+def test_rates_track_relu_activations_better_as_steps_grow(mnist, mlp):
+    train_x, _, test_x, test_y = mnist
+    snn = convert(mlp, train_x[:500])
+    report = measure(snn, test_x, test_y, [4, 16, 64, 256])
+    for layer in range(2):
+        correlations = [r.correlation[layer] for r in report.results]
+        errors = [r.mean_abs_error[layer] for r in report.results]
+        assert correlations == sorted(correlations) and correlations[-1] > 0.99
+        assert errors == sorted(errors, reverse=True) and errors[-1] < errors[0] / 8
+
+
+def test_spiking_accuracy_approaches_the_ann(mnist, mlp):
+    train_x, _, test_x, test_y = mnist
+    report = measure(convert(mlp, train_x[:500]), test_x, test_y, [2, 64])
+    assert report.ann_accuracy > 0.85
+    assert abs(report.results[-1].accuracy - report.ann_accuracy) <= 0.01
+    assert report.results[0].accuracy <= report.results[-1].accuracy
+
+
+def test_a_network_built_here_converts_and_keeps_its_function(mnist):
+    train_x, train_y, test_x, _ = mnist
+    torch.manual_seed(0)
+    model = fit(UserNet(), train_x, train_y, epochs=1)
+    snn = convert(model, train_x[:500])
+    with torch.no_grad():
+        logits = model(test_x[:200])
+    _, analog_logits = snn.analog(test_x[:200])
+    torch.testing.assert_close(analog_logits, logits, rtol=1e-4, atol=1e-4)  # BatchNorm folded, scales undone
+    agreement = (snn(test_x[:200], steps=64).argmax(1) == logits.argmax(1)).float().mean()
+    assert agreement >= 0.95
+
+
+class UserNet(nn.Module):
+    """Conv-BatchNorm-ReLU-MaxPool, Conv-ReLU-AvgPool, Flatten, Dense-ReLU-Dropout, Dense."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3)
+        self.norm1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 16, 3)
+        self.pool = nn.AvgPool2d(2)
+        self.fc1 = nn.Linear(16 * 5 * 5, 32)
+        self.drop = nn.Dropout(0.1)
+        self.fc2 = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(F.relu(self.norm1(self.conv1(x))), 2)
+        x = self.pool(torch.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        return self.fc2(self.drop(F.relu(self.fc1(x))))
+
+
+class Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(784, 784), nn.Linear(784, 10)
+
+    def forward(self, x):
+        x = torch.flatten(x, 1)
+        return self.fc2(F.relu(self.fc1(x)) + x)
+
+
+@pytest.mark.parametrize("model, message", [
+    (nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.LeakyReLU(), nn.Linear(10, 10)), "LeakyReLU"),
+    (nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.Softmax(dim=1)), "Softmax is not supported"),
+    (Residual(), "branches"),
+    (nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.ReLU()), "must end in a Linear or Conv2d"),
+])
+def test_unsupported_networks_are_refused_naming_the_layer(mnist, model, message):
+    with pytest.raises(ConversionError, match=message):
+        convert(model, mnist[0][:10])
+
+
+def test_nan_weights_wrong_shapes_and_bad_options_are_refused(mnist, mlp):
+    train_x = mnist[0]
+    broken = nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.ReLU(), nn.Linear(10, 10))
+    with torch.no_grad():
+        broken[3].weight[0, 0] = float("nan")
+    with pytest.raises(ConversionError, match="3: weight contains NaN"):
+        convert(broken, train_x[:10])
+    with pytest.raises(ConversionError, match="do not fit the network"):
+        convert(mlp, torch.zeros(10, 1, 20, 20))
+    snn = convert(mlp, train_x[:100])
+    with pytest.raises(ConversionError, match=r"expected \[batch, 1, 28, 28\]"):
+        snn(torch.zeros(2, 784), steps=4)
+    with pytest.raises(ConversionError, match="percentile"):
+        convert(mlp, train_x[:10], percentile=0)
+    with pytest.raises(ConversionError, match="Poisson input needs pixel values in"):
+        convert(mlp, train_x[:10], input_coding="poisson")(train_x[:2] * 2, steps=4)
+
+
+def test_poisson_input_rates_track_the_activations(mnist, mlp):
+    train_x, _, test_x, test_y = mnist
+    snn = convert(mlp, train_x[:500], input_coding="poisson")
+    report = measure(snn, test_x[:200], test_y[:200], [256])
+    assert report.results[0].correlation[0] > 0.95
+    assert report.results[0].accuracy >= report.ann_accuracy - 0.03
+
+
+def test_qcfs_layer_converts_exactly_at_as_many_steps_as_levels(mnist):
+    train_x, train_y, test_x, _ = mnist
+    torch.manual_seed(0)
+    model = fit(nn.Sequential(nn.Flatten(), nn.Linear(784, 64), QCFS(levels=4), nn.Linear(64, 10)), train_x, train_y)
+    snn = convert(model, train_x[:100])
+    assert snn.scales == [pytest.approx(model[2].threshold.item())]
+    counts = snn.run(test_x[:100], steps=4).spike_counts[0]
+    with torch.no_grad():
+        quantised = model[2](model[1](model[0](test_x[:100]))) / model[2].threshold
+    torch.testing.assert_close(counts / 4, quantised, rtol=0, atol=1e-5)
+
+
+def test_brian2_integrate_and_fire_gives_the_same_spike_counts(mnist):
+    from bridges.brian2_check import brian2_spike_counts
+
+    train_x, train_y, test_x, _ = mnist
+    torch.manual_seed(0)
+    model = fit(nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(),
+                              nn.Linear(16, 10)), train_x, train_y, epochs=1)
+    snn = convert(model, train_x[:200]).double()
+    for image in test_x[:2].double():
+        counts, evidence = brian2_spike_counts(snn, image, steps=32)
+        run = snn.run(image[None], 32)
+        for brian_counts, torch_counts in zip(counts, run.spike_counts, strict=True):
+            np.testing.assert_array_equal(brian_counts, torch_counts[0].numpy().astype(np.int64))
+        np.testing.assert_allclose(evidence, run.evidence[0].numpy(), rtol=1e-12, atol=1e-12)
