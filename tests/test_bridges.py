@@ -180,3 +180,25 @@ def test_brian2_integrate_and_fire_gives_the_same_spike_counts(mnist):
         for brian_counts, torch_counts in zip(counts, run.spike_counts, strict=True):
             np.testing.assert_array_equal(brian_counts, torch_counts[0].numpy().astype(np.int64))
         np.testing.assert_allclose(evidence, run.evidence[0].numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_nir_file_reads_back_with_the_same_weights_and_neurons(mnist, mlp, tmp_path):
+    import nir
+
+    from bridges.nir_export import export_nir
+
+    snn = convert(mlp, mnist[0][:200])
+    export_nir(snn, tmp_path / "mlp.nir")
+    graph = nir.read(str(tmp_path / "mlp.nir"))
+    affine = [graph.nodes[name] for name, _ in graph.edges if isinstance(graph.nodes[name], nir.Affine)]
+    linears = [op for stack in snn.stacks for op in stack if isinstance(op, nn.Linear)]
+    assert len(affine) == len(linears) == 3
+    for node, linear in zip(affine, linears, strict=True):
+        np.testing.assert_array_equal(node.weight, linear.weight.detach().numpy())
+        np.testing.assert_array_equal(node.bias, linear.bias.detach().numpy())
+    neurons = [node for node in graph.nodes.values() if isinstance(node, nir.IF)]
+    assert [n.v_threshold.shape for n in neurons] == [(128,), (64,)]
+    assert all((n.v_threshold == 1).all() for n in neurons)
+    assert neurons[0].metadata["reset"] == "subtract" and isinstance(graph.nodes["readout"], nir.I)
+    with pytest.raises(ConversionError, match="max-pool"):
+        export_nir(convert(UserNet().eval(), mnist[0][:50]), tmp_path / "pooled.nir")
