@@ -27,7 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from bridges.neurons import integrate_and_fire, max_pool_gate, poisson_spikes
+from bridges.neurons import (
+    integrate_and_fire,
+    integrate_and_fire_constant,
+    max_pool_gate,
+    poisson_spikes,
+    spike_driven_linear,
+)
 from rate_models.quantised import QCFS
 
 INPUT_CODINGS = ("current", "poisson")
@@ -286,9 +292,9 @@ class SpikingRun:
         return [counts / self.steps for counts in self.spike_counts]
 
 
-def _connections(stack: nn.Sequential, activity: torch.Tensor) -> torch.Tensor:
-    """Per image: sum over inputs of activity times fan-out through the stack's first affine op
-    (the affine op with unit weights and no bias, applied to ``activity``)."""
+def _unit_weights(stack: nn.Sequential) -> nn.Sequential:
+    """The stack with every weight 1 and no bias: applied to activity it spreads each input over
+    its targets, so its summed output is the number of synaptic events."""
     unit = copy.deepcopy(stack)
     with torch.no_grad():
         for op in unit:
@@ -296,7 +302,18 @@ def _connections(stack: nn.Sequential, activity: torch.Tensor) -> torch.Tensor:
                 op.weight.fill_(1.0)
                 if op.bias is not None:
                     op.bias.zero_()
-        return unit(activity).flatten(1).sum(1)
+    return unit
+
+
+def _events(unit_stack: nn.Sequential, activity: torch.Tensor) -> torch.Tensor:
+    """Per image: sum over inputs of activity times fan-out (see :func:`_unit_weights`)."""
+    return unit_stack(activity).flatten(1).sum(1)
+
+
+def _single_linear(stack: nn.Sequential) -> nn.Linear | None:
+    """The Linear of a stack that is only (Flatten and) one Linear, else None."""
+    ops = [op for op in stack if not isinstance(op, nn.Flatten)]
+    return ops[0] if len(ops) == 1 and isinstance(ops[0], nn.Linear) else None
 
 
 class SpikingNetwork(nn.Module):
@@ -308,6 +325,7 @@ class SpikingNetwork(nn.Module):
                  scales: list[float], options: ConversionOptions, input_shape: tuple[int, ...]):
         super().__init__()
         self.stacks = nn.ModuleList(stacks)
+        self.unit_stacks = nn.ModuleList(_unit_weights(stack) for stack in stacks)  # to count synaptic events
         self.activations = nn.ModuleList(activations)  # the ANN's, in units of each layer's scale
         self.pools = pools
         self.scales = scales
@@ -338,36 +356,52 @@ class SpikingNetwork(nn.Module):
         poisson = self.options.input_coding == "poisson"
         first_current = None if poisson else self.stacks[0](images)  # constant input: computed once
         membranes, counts, passed, pool_counts = [None] * layers, [None] * layers, [None] * layers, [None] * layers
-        evidence, input_spikes = 0.0, torch.zeros_like(images)
+        input_spikes = torch.zeros_like(images)
+        # spike-driven layers read their weights by presynaptic neuron: rows of the transposed matrix
+        row_weights = {layer: linear.weight.t().contiguous() for layer, stack in enumerate(self.stacks)
+                       if (linear := _single_linear(stack)) is not None}
         for start in range(0, steps, time_chunk):
             chunk = min(time_chunk, steps - start)
             if poisson:
                 spikes = poisson_spikes(images, chunk, generator)
                 input_spikes += spikes.sum(0)
             for layer in range(layers):
-                if layer == 0 and not poisson:
-                    currents = first_current.expand(chunk, *first_current.shape)
+                if layer == 0 and not poisson:  # constant current: spikes in closed form
+                    spikes = integrate_and_fire_constant(first_current, self.options.v_init, start, chunk)
                 else:
-                    currents = self.stacks[layer](spikes.flatten(0, 1)).unflatten(0, (chunk, batch))
-                if membranes[layer] is None:
-                    membranes[layer] = torch.full_like(currents[0], self.options.v_init)
-                    counts[layer] = torch.zeros_like(currents[0])
-                    pool_counts[layer] = torch.zeros_like(currents[0])
-                spikes, membranes[layer] = integrate_and_fire(membranes[layer], currents)
-                counts[layer] += spikes.sum(0)
+                    currents = self._synaptic_currents(layer, spikes.flatten(0, 1), row_weights.get(layer))
+                    currents = currents.unflatten(0, (chunk, batch))
+                    if membranes[layer] is None:
+                        membranes[layer] = torch.full_like(currents[0], self.options.v_init)
+                    spikes, membranes[layer] = integrate_and_fire(membranes[layer], currents)
+                fired = spikes.sum(0)
+                counts[layer] = fired if counts[layer] is None else counts[layer] + fired
                 pool = self.pools[layer]
                 if pool is not None:
+                    if pool_counts[layer] is None:
+                        pool_counts[layer] = torch.zeros_like(fired)
                     spikes, pool_counts[layer] = max_pool_gate(spikes, pool_counts[layer], pool.kernel_size,
                                                                pool.stride)
-                passed[layer] = spikes.sum(0) if passed[layer] is None else passed[layer] + spikes.sum(0)
-            evidence = evidence + self.stacks[-1](spikes.flatten(0, 1)).unflatten(0, (chunk, batch)).sum(0)
-        synaptic_ops = sum(_connections(stack, spikes) for stack, spikes in zip(self.stacks[1:], passed, strict=True))
+                    fired = spikes.sum(0)
+                    passed[layer] = fired if passed[layer] is None else passed[layer] + fired
+                else:
+                    passed[layer] = counts[layer]
+        # the output only integrates: the mean of its input currents is its (linear) stack applied to the mean spikes
+        evidence = self.stacks[-1](passed[-1] / steps)
+        synaptic_ops = sum(_events(unit, spikes) for unit, spikes in zip(self.unit_stacks[1:], passed, strict=True))
         if poisson:
-            synaptic_ops = synaptic_ops + _connections(self.stacks[0], input_spikes)
+            synaptic_ops = synaptic_ops + _events(self.unit_stacks[0], input_spikes)
             input_ops = 0.0
         else:
-            input_ops = float(_connections(self.stacks[0], torch.ones_like(images[:1])))
-        return SpikingRun(evidence / steps, counts, steps, synaptic_ops, input_ops)
+            input_ops = float(_events(self.unit_stacks[0], torch.ones_like(images[:1])))
+        return SpikingRun(evidence, counts, steps, synaptic_ops, input_ops)
+
+    def _synaptic_currents(self, layer: int, spikes: torch.Tensor, row_weights: torch.Tensor | None) -> torch.Tensor:
+        """Input currents of ``layer`` from the 0/1 spikes ``[N, ...]`` of the layer (or input) before it;
+        event-driven when the layer is a single Linear (``row_weights`` its transposed weights)."""
+        if row_weights is None:
+            return self.stacks[layer](spikes)
+        return spike_driven_linear(spikes.flatten(1), row_weights, _single_linear(self.stacks[layer]).bias)
 
     def _check_input(self, images: torch.Tensor, steps: int) -> None:
         if steps < 1:
@@ -385,7 +419,7 @@ class SpikingNetwork(nn.Module):
         """Multiply-accumulates of the ANN per image: every connection of every affine layer."""
         total, activity = 0.0, torch.ones(1, *self.input_shape)
         for layer, stack in enumerate(self.stacks):
-            total += float(_connections(stack, torch.ones_like(activity)))
+            total += float(_events(self.unit_stacks[layer], torch.ones_like(activity)))
             activity = stack(activity)
             if layer < len(self.pools) and self.pools[layer] is not None:
                 activity = self.pools[layer](activity)

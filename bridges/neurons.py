@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+SPARSE_DENSITY = 0.25  # below this fraction of active inputs, summing weight rows beats a dense product
+
 
 def integrate_and_fire(v: torch.Tensor, currents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Run IF neurons over the leading (time) axis of ``currents [T, ...]`` from membrane ``v``.
@@ -21,12 +23,23 @@ def integrate_and_fire(v: torch.Tensor, currents: torch.Tensor) -> tuple[torch.T
     Returns the spikes ``[T, ...]`` (0/1, same dtype) and the final membrane potential.
     """
     spikes = torch.empty_like(currents)
+    v = v.clone()
     for step in range(currents.shape[0]):
-        v = v + currents[step]
-        fired = (v >= 1.0).to(currents.dtype)
-        v = v - fired
-        spikes[step] = fired
+        v.add_(currents[step])
+        torch.ge(v, 1.0, out=spikes[step])
+        v.sub_(spikes[step])
     return spikes, v
+
+
+def integrate_and_fire_constant(current: torch.Tensor, v_init: float, first_step: int, steps: int) -> torch.Tensor:
+    """Spikes ``[steps, ...]`` at steps ``first_step + 1 .. first_step + steps`` of IF neurons
+    driven by a constant ``current`` from ``v_init`` (in [0, 1)), in closed form: the loop of
+    :func:`integrate_and_fire` has fired n(t) = floor(v_init + t clip(I, 0, 1)) times after t steps.
+    """
+    rate = current.clamp(0, 1)
+    t = torch.arange(first_step, first_step + steps + 1, dtype=current.dtype).view(-1, *[1] * current.dim())
+    fired = torch.floor(v_init + t * rate)
+    return fired[1:] - fired[:-1]
 
 
 def max_pool_gate(spikes: torch.Tensor, counts: torch.Tensor, kernel: int, stride: int
@@ -49,3 +62,17 @@ def poisson_spikes(rates: torch.Tensor, steps: int, generator: torch.Generator |
     """Bernoulli spikes ``[steps, ...]`` with probability ``rates`` (in [0, 1]) per step."""
     noise = torch.rand((steps, *rates.shape), generator=generator, dtype=rates.dtype, device=rates.device)
     return (noise < rates).to(rates.dtype)
+
+
+def spike_driven_linear(spikes: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``spikes [N, inputs] @ weight_t [inputs, outputs] + bias`` for 0/1 spikes: each row sums
+    the weight rows of its active inputs (event-driven, as a neuromorphic chip would), which is
+    cheaper than a dense product when few inputs spike."""
+    if spikes.numel() == 0 or float(spikes.mean()) > SPARSE_DENSITY:
+        currents = spikes @ weight_t
+    else:
+        rows, inputs = spikes.nonzero(as_tuple=True)
+        offsets = torch.zeros(spikes.shape[0], dtype=torch.long)
+        offsets[1:] = torch.bincount(rows, minlength=spikes.shape[0]).cumsum(0)[:-1]
+        currents = F.embedding_bag(inputs, weight_t, offsets, mode="sum")
+    return currents + bias if bias is not None else currents
