@@ -6,7 +6,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: install data demo test lint clean
+.PHONY: install install-peers data demo test lint clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,15 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 install: $(BIN)/.installed
+
+# The converters benchmarks/conversion.py compares against. Their own pins would pull a CUDA
+# torch build (and torchvision/torchaudio, samna), so they come without dependencies, plus the
+# packages they import; nothing of the project needs them.
+PEERS := spikingjelly==2.0.0 sinabs==3.1.3
+PEER_NEEDS := loguru pbr requests nirtorch
+install-peers: install
+	$(BIN)/python -m pip install --quiet --no-deps $(PEERS)
+	$(BIN)/python -m pip install --quiet $(PEER_NEEDS)
 
 data: install
 	$(BIN)/spikebridge data fetch all

@@ -11,6 +11,9 @@ tool (including :mod:`bridges`) can walk and convert them.
 - GRU(128)-Dense64-Dense10 reading the 28 image rows as 28 time steps (seed 002 table 2
   row 3, 98.99 %).
 
+The MLP and CNN take ``activation="qcfs"`` to train with the quantised clipped ReLU of
+:mod:`rate_models.quantised`, which converts to spikes without loss at T = ``levels`` steps.
+
 The feed-forward models are built as plain ``nn.Sequential`` (slicing and converters work on
 them as on any user network); the configuration lives in the run folder, not on the module.
 """
@@ -22,8 +25,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from rate_models.quantised import QCFS
+
 IMAGE_SIDE = 28
 CLASSES = 10
+ACTIVATIONS = ("relu", "qcfs")
+
+
+def hidden_activation(name: str, levels: int) -> nn.Module:
+    """``relu``, or ``qcfs`` (quantised clipped ReLU with ``levels`` steps, for conversion at T = levels)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+    return nn.ReLU() if name == "relu" else QCFS(levels)
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,8 @@ class MLPConfig:
     widths: tuple[int, ...] = (IMAGE_SIDE * IMAGE_SIDE, 1200, 1200, CLASSES)
     dropout: float = 0.2
     bias: bool = True
+    activation: str = "relu"  # or "qcfs"
+    levels: int = 8  # QCFS quantisation levels
 
 
 def build_mlp(config: MLPConfig = MLPConfig()) -> nn.Sequential:
@@ -39,7 +54,8 @@ def build_mlp(config: MLPConfig = MLPConfig()) -> nn.Sequential:
         raise ValueError(f"MLP widths must start with 784 and have an output layer, got {config.widths}")
     layers: list[nn.Module] = [nn.Flatten()]
     for fan_in, fan_out in zip(config.widths[:-2], config.widths[1:-1], strict=True):
-        layers += [nn.Linear(fan_in, fan_out, bias=config.bias), nn.ReLU(), nn.Dropout(config.dropout)]
+        layers += [nn.Linear(fan_in, fan_out, bias=config.bias), hidden_activation(config.activation, config.levels),
+                   nn.Dropout(config.dropout)]
     layers.append(nn.Linear(config.widths[-2], config.widths[-1], bias=config.bias))
     return nn.Sequential(*layers)
 
@@ -50,24 +66,30 @@ class CNNConfig:
     dense: int = 128
     dropout_conv: float = 0.2
     dropout_dense: float = 0.3
+    activation: str = "relu"  # or "qcfs"
+    levels: int = 8  # QCFS quantisation levels
 
 
 def build_seed_cnn(config: CNNConfig = CNNConfig()) -> nn.Sequential:
     """Seed 002's best single CNN (table 1, row 1); 28 -> 26 -> 22 -> 11 -> 9 -> 4 pixels."""
     c1, c2, c3 = config.channels
+
+    def activation() -> nn.Module:
+        return hidden_activation(config.activation, config.levels)
+
     return nn.Sequential(
         nn.Conv2d(1, c1, kernel_size=3),
-        nn.ReLU(),
+        activation(),
         nn.Conv2d(c1, c2, kernel_size=5),
-        nn.ReLU(),
+        activation(),
         nn.MaxPool2d(2),
         nn.Conv2d(c2, c3, kernel_size=3),
-        nn.ReLU(),
+        activation(),
         nn.MaxPool2d(2),
         nn.Dropout(config.dropout_conv),
         nn.Flatten(),
         nn.Linear(c3 * 4 * 4, config.dense),
-        nn.ReLU(),
+        activation(),
         nn.Dropout(config.dropout_dense),
         nn.Linear(config.dense, CLASSES),
     )

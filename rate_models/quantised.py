@@ -34,7 +34,7 @@ def qcfs(x: torch.Tensor, threshold: torch.Tensor, levels: int) -> torch.Tensor:
 class QCFS(nn.Module):
     """ReLU replacement for conversion-friendly training; ``threshold`` is lambda (trained)."""
 
-    def __init__(self, levels: int = 8, threshold: float = 8.0):
+    def __init__(self, levels: int = 8, threshold: float = 1.0):
         super().__init__()
         if levels < 1:
             raise ValueError(f"QCFS needs at least one level, got {levels}")

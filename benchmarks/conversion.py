@@ -1,0 +1,144 @@
+"""ANN-to-SNN conversion: this project against the converters researchers use today.
+
+The same trained MLP (784-1200-1200-10) and CNN (seed 002) are converted by ``bridges.convert``,
+SpikingJelly's ``ann2snn`` (rate-coding recipe, 99.9 % normalisation) and sinabs'
+``from_model`` (after ``normalize_weights`` at the 99.9th percentile), each fed the test images
+as constant input current for T steps. Printed and saved (``benchmarks/results/conversion.json``):
+accuracy on the test images and seconds to simulate all of them, per T, in one process on one
+machine. Conversion itself is not timed. A peer that is not installed is skipped, with a note.
+
+    python benchmarks/conversion.py                       # both models, T in 8..256, full test set
+    python benchmarks/conversion.py --models mlp --steps 4 8 16
+
+Peers: ``make install-peers`` (SpikingJelly and sinabs without their dependency pins, which
+would replace the CPU torch build, plus what they import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import platform
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bridges import convert
+from idx_datasets import load
+from idx_datasets.atomic import write_json_atomic
+from spikebridge.runs import environment
+from spikebridge.training import as_tensors, load_run
+
+RESULTS = Path(__file__).parent / "results" / "conversion.json"
+CALIBRATION_IMAGES = 1_000
+PERCENTILE = 99.9
+
+
+def batches(images: torch.Tensor, labels: torch.Tensor, size: int):
+    return zip(images.split(size), labels.split(size), strict=True)
+
+
+def run_ours(ann, calibration, images, labels, steps, batch_size):
+    snn = convert(ann, calibration, percentile=PERCENTILE)
+    started = time.perf_counter()
+    correct = sum(int((snn(x, steps).argmax(1) == y).sum()) for x, y in batches(images, labels, batch_size))
+    return correct / len(labels), time.perf_counter() - started
+
+
+def run_spikingjelly(ann, calibration, images, labels, steps, batch_size):
+    from spikingjelly.activation_based import ann2snn, functional
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(calibration, torch.zeros(len(calibration))),
+                                         batch_size=100)
+    recipe = ann2snn.RateCodingRecipe(dataloader=loader, mode=f"{PERCENTILE}%")
+    snn = ann2snn.FXConverter(recipe=recipe, device="cpu").convert(copy.deepcopy(ann)).eval()
+    started, correct = time.perf_counter(), 0
+    with torch.no_grad():
+        for x, y in batches(images, labels, batch_size):
+            functional.reset_net(snn)
+            evidence = sum(snn(x) for _ in range(steps))
+            correct += int((evidence.argmax(1) == y).sum())
+    return correct / len(labels), time.perf_counter() - started
+
+
+def run_sinabs(ann, calibration, images, labels, steps, batch_size):
+    from sinabs.from_torch import from_model
+    from sinabs.utils import normalize_weights
+
+    model = copy.deepcopy(ann).eval()
+    names = list(dict(model.named_children()))
+    relus = [n for n in names if isinstance(model.get_submodule(n), nn.ReLU)]
+    params = [n for n in names if isinstance(model.get_submodule(n), (nn.Linear, nn.Conv2d))]
+    normalize_weights(model, calibration, output_layers=relus, param_layers=params[:len(relus)],
+                      percentile=PERCENTILE)
+    snn = from_model(model, input_shape=tuple(images.shape[1:]), num_timesteps=steps).spiking_model.eval()
+    started, correct = time.perf_counter(), 0
+    with torch.no_grad():
+        for x, y in batches(images, labels, batch_size):
+            for layer in snn.modules():
+                if hasattr(layer, "reset_states"):
+                    layer.reset_states()
+            repeated = x.unsqueeze(1).expand(len(x), steps, *x.shape[1:]).flatten(0, 1)
+            evidence = snn(repeated).unflatten(0, (len(x), steps)).sum(1)
+            correct += int((evidence.argmax(1) == y).sum())
+    return correct / len(labels), time.perf_counter() - started
+
+
+CONVERTERS = {"this project": run_ours, "SpikingJelly ann2snn": run_spikingjelly, "sinabs from_model": run_sinabs}
+PEER_MODULES = {"SpikingJelly ann2snn": "spikingjelly", "sinabs from_model": "sinabs"}
+
+
+def latest_run(kind: str) -> Path:
+    candidates = sorted(Path("runs/baselines").glob(f"{kind}-*"))
+    if not candidates:
+        raise SystemExit(f"no trained {kind} under runs/baselines: run `python benchmarks/baselines.py` first")
+    return candidates[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["mlp", "cnn"], choices=["mlp", "cnn"])
+    parser.add_argument("--steps", nargs="+", type=int, default=[8, 16, 32, 64, 128, 256])
+    parser.add_argument("--test-images", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--converters", nargs="+", default=list(CONVERTERS), choices=list(CONVERTERS))
+    args = parser.parse_args()
+
+    import importlib.util
+
+    available = [name for name in args.converters
+                 if name not in PEER_MODULES or importlib.util.find_spec(PEER_MODULES[name]) is not None]
+    for name in sorted(set(args.converters) - set(available)):
+        print(f"skipping {name}: `{PEER_MODULES[name]}` is not installed (make install-peers)")
+    calibration, _ = as_tensors(load("mnist", "train").head(CALIBRATION_IMAGES))
+    images, labels = as_tensors(load("mnist", "test").head(args.test_images))
+    rows = []
+    for model_name in args.models:
+        run = load_run(latest_run(model_name))
+        ann = run.model.eval()
+        with torch.no_grad():
+            correct = sum(int((ann(x).argmax(1) == y).sum()) for x, y in batches(images, labels, 1000))
+        ann_accuracy = correct / len(labels)
+        print(f"\n{model_name} ({run.directory}), ANN {100 * ann_accuracy:.2f} % on {len(labels)} test images")
+        print("| T | " + " | ".join(f"{name}: accuracy, seconds" for name in available) + " |")
+        print("| ---: |" + " ---: |" * len(available))
+        for steps in args.steps:
+            cells = []
+            for name in available:
+                accuracy, seconds = CONVERTERS[name](ann, calibration, images, labels, steps, args.batch_size)
+                rows.append({"model": model_name, "converter": name, "steps": steps, "accuracy": accuracy,
+                             "seconds": seconds, "ann_accuracy": ann_accuracy})
+                cells.append(f"{100 * accuracy:.2f} % ({100 * (accuracy - ann_accuracy):+.2f}), {seconds:.1f} s")
+            print(f"| {steps} | " + " | ".join(cells) + " |", flush=True)
+    write_json_atomic(RESULTS, {
+        "settings": vars(args),
+        "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
+        "environment": environment(), "rows": rows,
+    })
+    print(f"\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
