@@ -31,7 +31,7 @@ from idx_datasets.atomic import write_json_atomic
 from spikebridge.runs import environment
 from spikebridge.training import as_tensors, load_run
 
-RESULTS = Path(__file__).parent / "results" / "conversion.json"
+RESULTS = Path(__file__).parent / "results" / "conversion.json"  # default output
 CALIBRATION_IMAGES = 1_000
 PERCENTILE = 99.9
 
@@ -104,7 +104,10 @@ def main() -> None:
     parser.add_argument("--test-images", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--converters", nargs="+", default=list(CONVERTERS), choices=list(CONVERTERS))
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON file for the results")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     import importlib.util
 
@@ -132,12 +135,12 @@ def main() -> None:
                              "seconds": seconds, "ann_accuracy": ann_accuracy})
                 cells.append(f"{100 * accuracy:.2f} % ({100 * (accuracy - ann_accuracy):+.2f}), {seconds:.1f} s")
             print(f"| {steps} | " + " | ".join(cells) + " |", flush=True)
-    write_json_atomic(RESULTS, {
-        "settings": vars(args),
+    write_json_atomic(args.output, {
+        "settings": {**vars(args), "output": str(args.output)},
         "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
         "environment": environment(), "rows": rows,
     })
-    print(f"\nwritten to {RESULTS}")
+    print(f"\nwritten to {args.output}")
 
 
 if __name__ == "__main__":

@@ -417,7 +417,7 @@ class SpikingNetwork(nn.Module):
     @torch.no_grad()
     def ann_macs(self) -> float:
         """Multiply-accumulates of the ANN per image: every connection of every affine layer."""
-        total, activity = 0.0, torch.ones(1, *self.input_shape)
+        total, activity = 0.0, torch.ones(1, *self.input_shape, device=next(self.stacks.parameters()).device)
         for layer, stack in enumerate(self.stacks):
             total += float(_events(self.unit_stacks[layer], torch.ones_like(activity)))
             activity = stack(activity)

@@ -37,7 +37,8 @@ def integrate_and_fire_constant(current: torch.Tensor, v_init: float, first_step
     :func:`integrate_and_fire` has fired n(t) = floor(v_init + t clip(I, 0, 1)) times after t steps.
     """
     rate = current.clamp(0, 1)
-    t = torch.arange(first_step, first_step + steps + 1, dtype=current.dtype).view(-1, *[1] * current.dim())
+    t = torch.arange(first_step, first_step + steps + 1, dtype=current.dtype, device=current.device)
+    t = t.view(-1, *[1] * current.dim())
     fired = torch.floor(v_init + t * rate)
     return fired[1:] - fired[:-1]
 
@@ -72,7 +73,7 @@ def spike_driven_linear(spikes: torch.Tensor, weight_t: torch.Tensor, bias: torc
         currents = spikes @ weight_t
     else:
         rows, inputs = spikes.nonzero(as_tuple=True)
-        offsets = torch.zeros(spikes.shape[0], dtype=torch.long)
+        offsets = torch.zeros(spikes.shape[0], dtype=torch.long, device=spikes.device)
         offsets[1:] = torch.bincount(rows, minlength=spikes.shape[0]).cumsum(0)[:-1]
         currents = F.embedding_bag(inputs, weight_t, offsets, mode="sum")
     return currents + bias if bias is not None else currents

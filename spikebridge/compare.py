@@ -113,7 +113,7 @@ def diehl_cook(neurons: int) -> Comparison:
     return Comparison(f"diehl-cook-{neurons}", evaluate)
 
 
-COMPARISONS: list[Comparison] = [converted("mlp", 16), converted("cnn", 16), rate_only("gru"), diehl_cook(100)]
+COMPARISONS: list[Comparison] = [converted("mlp", 8), converted("cnn", 8), rate_only("gru"), diehl_cook(100)]
 
 
 def _percent(value: float | None) -> str:

@@ -1,0 +1,78 @@
+"""Which conversion options reduce the error at few time steps, measured one against another.
+
+On the trained MLP of ``benchmarks/baselines.py`` (full MNIST test set, constant-current input):
+initial membrane 0 against half the threshold, and layer scales from the maximum activation
+against the 99.9th and 99.99th percentiles (Rueckauer et al. 2017). Then an MLP of the same
+shape trained with the QCFS activation (Bu et al. 2022, ``levels`` quantisation steps), whose
+conversion should be lossless at T = levels. Prints a table and writes
+``benchmarks/results/conversion_options.json``.
+
+    python benchmarks/conversion_options.py --steps 1 2 4 8 16 32 --qcfs-levels 4
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from bridges import convert
+from idx_datasets import load
+from idx_datasets.atomic import write_json_atomic
+from spikebridge.runs import environment
+from spikebridge.training import TrainConfig, as_tensors, load_run, train
+
+RESULTS = Path(__file__).parent / "results" / "conversion_options.json"
+OPTIONS = {  # name -> convert() options
+    "max, v_init 0": {"percentile": 100.0, "v_init": 0.0},
+    "max, v_init 0.5": {"percentile": 100.0, "v_init": 0.5},
+    "99.9 %, v_init 0": {"percentile": 99.9, "v_init": 0.0},
+    "99.9 %, v_init 0.5": {"percentile": 99.9, "v_init": 0.5},
+    "99.99 %, v_init 0.5": {"percentile": 99.99, "v_init": 0.5},
+}
+
+
+def accuracy(model, images, labels, steps=None) -> float:
+    with torch.no_grad():
+        outputs = [model(x) if steps is None else model(x, steps) for x in images.split(1000)]
+    return float((torch.cat(outputs).argmax(1) == labels).float().mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", nargs="+", type=int, default=[1, 2, 4, 8, 16, 32])
+    parser.add_argument("--qcfs-levels", type=int, default=4)
+    parser.add_argument("--qcfs-epochs", type=int, default=10)
+    args = parser.parse_args()
+
+    calibration, _ = as_tensors(load("mnist", "train").head(1_000))
+    images, labels = as_tensors(load("mnist", "test"))
+    relu_run = load_run(sorted(Path("runs/baselines").glob("mlp-*"))[-1])
+    qcfs_root = Path(f"runs/baselines/qcfs{args.qcfs_levels}")
+    qcfs_runs = sorted(qcfs_root.glob("mlp-*"))
+    if qcfs_runs:
+        qcfs_run = load_run(qcfs_runs[-1])
+    else:  # trained once, like the baselines, and kept beside them
+        qcfs_run = train("mlp", {"activation": "qcfs", "levels": args.qcfs_levels},
+                         TrainConfig(epochs=args.qcfs_epochs), runs_root=qcfs_root)
+    networks = [(f"ReLU MLP ({relu_run.directory.name}), {name}", relu_run.model, options)
+                for name, options in OPTIONS.items()]
+    networks.append((f"QCFS L={args.qcfs_levels} MLP ({qcfs_run.directory.name}), trained thresholds, v_init 0.5",
+                     qcfs_run.model, {"v_init": 0.5}))
+    rows = []
+    print("| network, options | ANN | " + " | ".join(f"T = {t}" for t in args.steps) + " |")
+    print("| --- | ---: |" + " ---: |" * len(args.steps))
+    for name, model, options in networks:
+        ann = accuracy(model.eval(), images, labels)
+        snn = convert(model, calibration, **options)
+        spiking = [accuracy(snn, images, labels, steps) for steps in args.steps]
+        rows.append({"network": name, "options": options, "ann_accuracy": ann,
+                     "spiking_accuracy": dict(zip(args.steps, spiking, strict=True))})
+        print(f"| {name} | {100 * ann:.2f} % | " + " | ".join(f"{100 * a:.2f} %" for a in spiking) + " |", flush=True)
+    write_json_atomic(RESULTS, {"settings": vars(args), "environment": environment(), "rows": rows})
+    print(f"\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
