@@ -64,6 +64,7 @@ class ConversionOptions:
     probability = pixel per step; pixels must lie in [0, 1]).
     v_init: initial membrane potential as a fraction of the threshold (0.5 centres the rounding
     error of the spike count; 0 is the classic choice).
+    calibration_batch: calibration images propagated at once while measuring the scales.
     """
 
     percentile: float = 99.9
@@ -84,7 +85,8 @@ class ConversionOptions:
 
 @dataclass
 class Op:
-    """One step of the traced chain: ``kind`` in affine, batchnorm, relu, maxpool, passive, flatten."""
+    """One step of the traced chain; ``kind``: affine (Linear, Conv2d), batchnorm, relu (ReLU, QCFS),
+    maxpool, passive (Flatten, AvgPool2d: linear, no parameters) or ignored (Dropout)."""
 
     kind: str
     name: str
