@@ -99,6 +99,7 @@ class StandaloneBlockRunner:
         threads: int = 1, device: str = "cpp_standalone",
     ):
         import brian2
+        from brian2.utils.logger import BrianLogger
 
         if device == "cuda_standalone":
             try:
@@ -120,6 +121,8 @@ class StandaloneBlockRunner:
         self.device = brian2.get_device()
         if device == "cpp_standalone":
             brian2.prefs.devices.cpp_standalone.openmp_threads = threads if threads > 1 else 0
+            # every block passes a new seed in the same variable; Brian2 reports each change
+            BrianLogger.suppress_name("overwritten_env_var")
         self.net: DiehlCookNetwork = build_network(params, n_excitatory, slots)
         if device == "cpp_standalone":  # brian2cuda seeds its own (cuRAND) generators
             self.device.insert_code("main", _seed_from_environment(threads))
