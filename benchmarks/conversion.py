@@ -26,10 +26,11 @@ import torch
 from torch import nn
 
 from bridges import convert
+from bridges.equivalence import spiking_accuracy
 from idx_datasets import load
 from idx_datasets.atomic import write_json_atomic
 from spikebridge.runs import environment
-from spikebridge.training import as_tensors, load_run
+from spikebridge.training import as_tensors, load_run, predict
 
 RESULTS = Path(__file__).parent / "results" / "conversion.json"  # default output
 CALIBRATION_IMAGES = 1_000
@@ -41,10 +42,10 @@ def batches(images: torch.Tensor, labels: torch.Tensor, size: int):
 
 
 def run_ours(ann, calibration, images, labels, steps, batch_size):
-    snn = convert(ann, calibration, percentile=PERCENTILE)
+    snn = convert(ann, calibration, percentile=PERCENTILE)  # simulates in cache-sized groups itself
     started = time.perf_counter()
-    correct = sum(int((snn(x, steps).argmax(1) == y).sum()) for x, y in batches(images, labels, batch_size))
-    return correct / len(labels), time.perf_counter() - started
+    accuracy = spiking_accuracy(snn, images, labels, steps)
+    return accuracy, time.perf_counter() - started
 
 
 def run_spikingjelly(ann, calibration, images, labels, steps, batch_size):
@@ -121,9 +122,7 @@ def main() -> None:
     for model_name in args.models:
         run = load_run(latest_run(model_name))
         ann = run.model.eval()
-        with torch.no_grad():
-            correct = sum(int((ann(x).argmax(1) == y).sum()) for x, y in batches(images, labels, 1000))
-        ann_accuracy = correct / len(labels)
+        ann_accuracy = float((predict(ann, images) == labels).float().mean())
         print(f"\n{model_name} ({run.directory}), ANN {100 * ann_accuracy:.2f} % on {len(labels)} test images")
         print("| T | " + " | ".join(f"{name}: accuracy, seconds" for name in available) + " |")
         print("| ---: |" + " ---: |" * len(available))

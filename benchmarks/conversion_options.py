@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
+from conversion import latest_run  # benchmarks/conversion.py, beside this script
 
 from bridges import convert
+from bridges.equivalence import spiking_accuracy
 from idx_datasets import load
 from idx_datasets.atomic import write_json_atomic
 from spikebridge.runs import environment
-from spikebridge.training import TrainConfig, as_tensors, load_run, train
+from spikebridge.training import TrainConfig, as_tensors, load_run, predict, train
 
 RESULTS = Path(__file__).parent / "results" / "conversion_options.json"
 OPTIONS = {  # name -> convert() options
@@ -33,12 +34,6 @@ OPTIONS = {  # name -> convert() options
 }
 
 
-def accuracy(model, images, labels, steps=None) -> float:
-    with torch.no_grad():
-        outputs = [model(x) if steps is None else model(x, steps) for x in images.split(1000)]
-    return float((torch.cat(outputs).argmax(1) == labels).float().mean())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", nargs="+", type=int, default=[1, 2, 4, 8, 16, 32])
@@ -48,7 +43,7 @@ def main() -> None:
 
     calibration, _ = as_tensors(load("mnist", "train").head(1_000))
     images, labels = as_tensors(load("mnist", "test"))
-    relu_run = load_run(sorted(Path("runs/baselines").glob("mlp-*"))[-1])
+    relu_run = load_run(latest_run("mlp"))
     qcfs_root = Path(f"runs/baselines/qcfs{args.qcfs_levels}")
     qcfs_runs = sorted(qcfs_root.glob("mlp-*"))
     if qcfs_runs:
@@ -64,9 +59,9 @@ def main() -> None:
     print("| network, options | ANN | " + " | ".join(f"T = {t}" for t in args.steps) + " |")
     print("| --- | ---: |" + " ---: |" * len(args.steps))
     for name, model, options in networks:
-        ann = accuracy(model.eval(), images, labels)
+        ann = float((predict(model, images) == labels).float().mean())
         snn = convert(model, calibration, **options)
-        spiking = [accuracy(snn, images, labels, steps) for steps in args.steps]
+        spiking = [spiking_accuracy(snn, images, labels, steps) for steps in args.steps]
         rows.append({"network": name, "options": options, "ann_accuracy": ann,
                      "spiking_accuracy": dict(zip(args.steps, spiking, strict=True))})
         print(f"| {name} | {100 * ann:.2f} % | " + " | ".join(f"{100 * a:.2f} %" for a in spiking) + " |", flush=True)

@@ -16,16 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from bridges.conversion import ConversionError, SpikingNetwork
+from bridges.conversion import ConversionError, SpikingNetwork, single_linear
 
 
 def _linear_layers(snn: SpikingNetwork) -> list[nn.Linear]:
-    layers = []
-    for stack in snn.stacks:
-        affine = [op for op in stack if not isinstance(op, nn.Flatten)]
-        if len(affine) != 1 or not isinstance(affine[0], nn.Linear):
-            raise ConversionError("the Brian2 cross-check takes MLPs only (Flatten and one Linear per layer)")
-        layers.append(affine[0])
+    layers = [single_linear(stack) for stack in snn.stacks]
+    if any(layer is None for layer in layers):
+        raise ConversionError("the Brian2 cross-check takes MLPs only (Flatten and one Linear per layer)")
     if any(pool is not None for pool in snn.pools) or snn.options.input_coding != "current":
         raise ConversionError("the Brian2 cross-check takes MLPs without pooling, driven by constant current")
     return layers

@@ -190,7 +190,6 @@ class Block:
     last block, in nothing (the integrating output)."""
 
     ops: list[nn.Module] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
     maxpool: nn.MaxPool2d | None = None
     relu_name: str | None = None
     activation: nn.Module | None = None  # ReLU, or QCFS (which brings its own scale)
@@ -208,7 +207,6 @@ def group_blocks(ops: list[Op]) -> list[Block]:
             if pending_pool is not None:
                 raise ConversionError(f"{pending_pool.name}: MaxPool2d must sit next to a ReLU")
             current.ops.append(copy.deepcopy(op.module))
-            current.names.append(op.name)
         elif op.kind == "maxpool":
             before_relu = index + 1 < len(ops) and ops[index + 1].kind == "relu"
             after_relu = not current.ops and blocks and blocks[-1].maxpool is None
@@ -313,7 +311,7 @@ def _events(unit_stack: nn.Sequential, activity: torch.Tensor) -> torch.Tensor:
     return unit_stack(activity).flatten(1).sum(1)
 
 
-def _single_linear(stack: nn.Sequential) -> nn.Linear | None:
+def single_linear(stack: nn.Sequential) -> nn.Linear | None:
     """The Linear of a stack that is only (Flatten and) one Linear, else None."""
     ops = [op for op in stack if not isinstance(op, nn.Flatten)]
     return ops[0] if len(ops) == 1 and isinstance(ops[0], nn.Linear) else None
@@ -360,25 +358,31 @@ class SpikingNetwork(nn.Module):
         """Simulate ``steps`` time steps of a batch, ``micro_batch`` images and ``time_chunk`` steps
         at a time (layer by layer within a chunk: one batched product per layer and chunk)."""
         self._check_input(images, steps)
-        runs = [self._simulate(group, steps, time_chunk, generator) for group in images.split(self.micro_batch)]
+        # layers that are a single Linear take spikes event-driven, reading the weights by
+        # presynaptic neuron: rows of the transposed matrix, with the bias
+        event_driven = {layer: (linear.weight.t().contiguous(), linear.bias) for layer, stack in enumerate(self.stacks)
+                        if (linear := single_linear(stack)) is not None}
+        groups = [self._simulate(group, steps, time_chunk, generator, event_driven)
+                  for group in images.split(self.micro_batch)]
+        poisson = self.options.input_coding == "poisson"
         return SpikingRun(
-            evidence=torch.cat([r.evidence for r in runs]),
-            spike_counts=[torch.cat(layer) for layer in zip(*(r.spike_counts for r in runs), strict=True)],
+            evidence=torch.cat([evidence for evidence, _, _ in groups]),
+            spike_counts=[torch.cat(layer) for layer in zip(*(counts for _, counts, _ in groups), strict=True)],
             steps=steps,
-            synaptic_ops=torch.cat([r.synaptic_ops for r in runs]),
-            input_ops=runs[0].input_ops,
+            synaptic_ops=torch.cat([ops for _, _, ops in groups]),
+            # constant current: the first layer's multiply-accumulates, done once per image
+            input_ops=0.0 if poisson else float(_events(self.unit_stacks[0], torch.ones_like(images[:1]))),
         )
 
-    def _simulate(self, images: torch.Tensor, steps: int, time_chunk: int, generator: torch.Generator | None
-                  ) -> SpikingRun:
+    def _simulate(self, images: torch.Tensor, steps: int, time_chunk: int, generator: torch.Generator | None,
+                  event_driven: dict[int, tuple[torch.Tensor, torch.Tensor | None]]
+                  ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """Evidence, spike counts per layer and synaptic events of one group of images."""
         batch, layers = images.shape[0], len(self.stacks) - 1
         poisson = self.options.input_coding == "poisson"
         first_current = None if poisson else self.stacks[0](images)  # constant input: computed once
         membranes, counts, passed, pool_counts = [None] * layers, [None] * layers, [None] * layers, [None] * layers
         input_spikes = torch.zeros_like(images)
-        # spike-driven layers read their weights by presynaptic neuron: rows of the transposed matrix
-        row_weights = {layer: linear.weight.t().contiguous() for layer, stack in enumerate(self.stacks)
-                       if (linear := _single_linear(stack)) is not None}
         for start in range(0, steps, time_chunk):
             chunk = min(time_chunk, steps - start)
             if poisson:
@@ -388,8 +392,9 @@ class SpikingNetwork(nn.Module):
                 if layer == 0 and not poisson:  # constant current: spikes in closed form
                     spikes = integrate_and_fire_constant(first_current, self.options.v_init, start, chunk)
                 else:
-                    currents = self._synaptic_currents(layer, spikes.flatten(0, 1), row_weights.get(layer))
-                    currents = currents.unflatten(0, (chunk, batch))
+                    flat = spikes.flatten(0, 1)
+                    currents = (spike_driven_linear(flat.flatten(1), *event_driven[layer]) if layer in event_driven
+                                else self.stacks[layer](flat)).unflatten(0, (chunk, batch))
                     if membranes[layer] is None:
                         membranes[layer] = torch.full_like(currents[0], self.options.v_init)
                     spikes, membranes[layer] = integrate_and_fire(membranes[layer], currents)
@@ -410,17 +415,7 @@ class SpikingNetwork(nn.Module):
         synaptic_ops = sum(_events(unit, spikes) for unit, spikes in zip(self.unit_stacks[1:], passed, strict=True))
         if poisson:
             synaptic_ops = synaptic_ops + _events(self.unit_stacks[0], input_spikes)
-            input_ops = 0.0
-        else:
-            input_ops = float(_events(self.unit_stacks[0], torch.ones_like(images[:1])))
-        return SpikingRun(evidence, counts, steps, synaptic_ops, input_ops)
-
-    def _synaptic_currents(self, layer: int, spikes: torch.Tensor, row_weights: torch.Tensor | None) -> torch.Tensor:
-        """Input currents of ``layer`` from the 0/1 spikes ``[N, ...]`` of the layer (or input) before it;
-        event-driven when the layer is a single Linear (``row_weights`` its transposed weights)."""
-        if row_weights is None:
-            return self.stacks[layer](spikes)
-        return spike_driven_linear(spikes.flatten(1), row_weights, _single_linear(self.stacks[layer]).bias)
+        return evidence, counts, synaptic_ops
 
     def _check_input(self, images: torch.Tensor, steps: int) -> None:
         if steps < 1:

@@ -78,6 +78,11 @@ class EquivalenceReport:
         return asdict(self)
 
 
+def spiking_accuracy(snn: SpikingNetwork, images: torch.Tensor, labels: torch.Tensor, steps: int) -> float:
+    """Fraction of ``images`` whose class evidence after ``steps`` steps picks the right label."""
+    return float((snn(images, steps).argmax(1) == labels).float().mean())
+
+
 def measure(snn: SpikingNetwork, images: torch.Tensor, labels: torch.Tensor, steps_list: list[int],
             batch_size: int = 500, progress=None) -> EquivalenceReport:
     """Simulate the test images at every T in ``steps_list`` and compare with the ANN."""
@@ -98,12 +103,13 @@ def measure(snn: SpikingNetwork, images: torch.Tensor, labels: torch.Tensor, ste
             run = snn.run(batch, steps)
             correct += int((run.evidence.argmax(1) == y).sum())
             synaptic += float(run.synaptic_ops.sum())
-            report.input_ops = run.input_ops
-            for layer, (rate, activation) in enumerate(zip(run.rates(), activations, strict=True)):
+            report.input_ops = run.input_ops  # the same for every batch
+            rates = run.rates()
+            for layer, (rate, activation) in enumerate(zip(rates, activations, strict=True)):
                 scale = snn.scales[layer]
                 moments[layer].add(rate * scale, activation * scale)
             below = (activations[0] >= 0) & (activations[0] <= 1)
-            error = (run.rates()[0] - activations[0]).abs()[below]
+            error = (rates[0] - activations[0]).abs()[below]
             bound_max = max(bound_max, float(error.max()) if error.numel() else 0.0)
             bound_hits += int((error <= 1.0 / steps + 1e-6).sum())
             bound_total += int(below.sum())

@@ -73,7 +73,7 @@ def converted(model_name: str, steps: int) -> Comparison:
 
     def evaluate(settings: CompareSettings, folder: Path) -> ComparisonRow:
         from bridges.conversion import ConversionOptions
-        from bridges.equivalence import measure
+        from bridges.equivalence import spiking_accuracy
         from idx_datasets import load
         from spikebridge.bridge_runs import convert_run
         from spikebridge.training import as_tensors
@@ -83,7 +83,7 @@ def converted(model_name: str, steps: int) -> Comparison:
         options = ConversionOptions()
         snn = convert_run(run, options)
         images, labels = as_tensors(load(settings.dataset, "test").head(settings.test_images))
-        spiking = measure(snn, images, labels, [steps]).results[0].accuracy
+        spiking = spiking_accuracy(snn, images, labels, steps)
         method = f"IF conversion, T = {steps}, {options.percentile:g}th-percentile scales, {options.input_coding} input"
         return ComparisonRow(model_name, run.test_accuracy, spiking, method, time.perf_counter() - started)
 
