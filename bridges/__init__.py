@@ -1,8 +1,10 @@
-"""Conversion of trained ReLU rate networks into spiking networks, and the measurements that
-verify the firing-rate equivalence (seed 002, section 3.5).
+"""Conversion of trained rate networks into spiking networks, and the measurements that verify
+the firing-rate equivalence (seed 002, section 3.5) and the Weber-Fechner coding of the log
+network (seed 003, :mod:`bridges.log_coding`).
 
     from bridges import convert
-    snn = convert(ann, calibration_images)          # any chain of Linear/Conv2d/BatchNorm/ReLU/pooling
+    snn = convert(ann, calibration_images)          # any chain of Linear/Conv2d/BatchNorm/ReLU/pooling,
+                                                    # or a rate_models.LogNetwork
     evidence = snn(images, steps=32)                # [batch, classes]; argmax is the prediction
     run = snn.run(images, steps=32)                 # evidence, per-layer spike counts, synaptic ops
 """

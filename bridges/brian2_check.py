@@ -78,3 +78,23 @@ def brian2_spike_counts(snn: SpikingNetwork, image: torch.Tensor, steps: int) ->
     net.run(steps * dt, namespace={})
     counts = [np.asarray(monitor.count, dtype=np.int64) for monitor in monitors]
     return counts, np.asarray(groups[-1].v) / steps
+
+
+def brian2_log_coding_counts(drives: np.ndarray, steps: int, theta0: float, growth: float) -> np.ndarray:
+    """Spike counts of Brian2 log-coding neurons (:mod:`bridges.log_coding`), one per constant
+    drive, after ``steps`` steps: the threshold grows by ``growth`` in the reset statement."""
+    import brian2 as b2
+
+    b2.get_device().reinit()
+    b2.set_device("runtime")
+    b2.prefs.codegen.target = "numpy"
+    dt = 1 * b2.ms
+    neurons = b2.NeuronGroup(len(drives), "v : 1\ntheta : 1\nI : 1", threshold="v >= theta",
+                             reset="v -= theta\ntheta *= growth", dt=dt, name="log_coding")
+    neurons.I = np.asarray(drives, dtype=np.float64)
+    neurons.theta = theta0
+    neurons.run_regularly("v += I", when="groups", name="drive")
+    monitor = b2.SpikeMonitor(neurons, name="log_coding_spikes")
+    net = b2.Network(neurons, monitor)
+    net.run(steps * dt, namespace={"growth": growth})
+    return np.asarray(monitor.count, dtype=np.int64)

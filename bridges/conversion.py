@@ -21,7 +21,7 @@ the spikes of the unit with the highest count so far (Rueckauer et al. 2017).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,7 @@ from bridges.neurons import (
     poisson_spikes,
     spike_driven_linear,
 )
+from rate_models.log_network import LogNetwork
 from rate_models.quantised import QCFS
 
 INPUT_CODINGS = ("current", "poisson")
@@ -440,15 +441,22 @@ class SpikingNetwork(nn.Module):
         return total
 
 
-def convert(ann: nn.Module, calibration_inputs: torch.Tensor, **options) -> SpikingNetwork:
+def convert(ann: nn.Module, calibration_inputs: torch.Tensor, **options) -> nn.Module:
     """A spiking network computing what the ReLU network ``ann`` computes, in spike counts.
 
     ``calibration_inputs`` (a few hundred training images) set each layer's scale; ``options``
-    are the fields of :class:`ConversionOptions`.
+    are the fields of :class:`ConversionOptions`. A log network (seed 003) converts to
+    Weber-Fechner coding instead, with the options of :class:`bridges.log_coding.LogCodingOptions`.
     """
-    settings = ConversionOptions(**options)
     if not isinstance(calibration_inputs, torch.Tensor) or calibration_inputs.dim() < 2:
         raise ConversionError("calibration_inputs must be a tensor [batch, ...] of example inputs")
+    if isinstance(ann, LogNetwork):
+        from bridges.log_coding import LogCodingOptions, convert_log_network
+
+        _check_option_names(LogCodingOptions, options)
+        return convert_log_network(ann, calibration_inputs, **options)
+    _check_option_names(ConversionOptions, options)
+    settings = ConversionOptions(**options)
     ann = copy.deepcopy(ann).eval().float()
     blocks = group_blocks(trace(ann))
     calibration = calibration_inputs.float()
@@ -466,6 +474,12 @@ def convert(ann: nn.Module, calibration_inputs: torch.Tensor, **options) -> Spik
     activations = [_normalised(block.activation) for block in blocks[:-1]]
     pools = [block.maxpool for block in blocks[:-1]]
     return SpikingNetwork(stacks, activations, pools, scales, settings, tuple(calibration.shape[1:]))
+
+
+def _check_option_names(options_class: type, options: dict) -> None:
+    known = {option.name for option in fields(options_class)}
+    if unknown := sorted(set(options) - known):
+        raise ConversionError(f"unknown option {unknown[0]!r}; {options_class.__name__} has {sorted(known)}")
 
 
 def _normalised(activation: nn.Module) -> nn.Module:

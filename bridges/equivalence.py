@@ -20,7 +20,7 @@ from bridges.conversion import SpikingNetwork
 
 
 @dataclass
-class _Moments:
+class Moments:
     """Streaming sums for Pearson correlation and mean absolute error of (x, y) pairs."""
 
     n: int = 0
@@ -73,6 +73,8 @@ class EquivalenceReport:
     layer_names: list[str]
     scales: list[float]
     results: list[StepsResult] = field(default_factory=list)
+    quantity: str = "rate x threshold vs ReLU activation"  # what the correlation and MAE compare
+    parameters: dict = field(default_factory=dict)  # coding parameters worth keeping (log coding: d_lo, d_hi, r)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -97,7 +99,7 @@ def measure(snn: SpikingNetwork, images: torch.Tensor, labels: torch.Tensor, ste
     )
     for steps in steps_list:
         started = time.perf_counter()
-        moments = [_Moments() for _ in snn.scales]
+        moments = [Moments() for _ in snn.scales]
         correct, synaptic, bound_max, bound_hits, bound_total = 0, 0.0, 0.0, 0, 0
         for (batch, y), (activations, _) in zip(batches, analog, strict=True):
             run = snn.run(batch, steps)
@@ -138,7 +140,8 @@ def format_tables(report: EquivalenceReport) -> str:
         lines.append(f"| {r.steps} | {100 * r.accuracy:.2f} % | {100 * (report.ann_accuracy - r.accuracy):+.2f} "
                      f"| {ops:,.0f} | {ops / report.ann_macs:.2f} | {r.seconds:.1f} |")
     header = " | ".join(f"{name} corr / MAE" for name in report.layer_names)
-    lines += ["", f"| T | {header} | layer 1 max error (x 1/T) | layer 1 within one spike |",
+    lines += ["", f"{report.quantity}:", "",
+              f"| T | {header} | layer 1 max error (spikes) | layer 1 within one spike |",
               "| ---: | " + "---: | " * len(report.layer_names) + "---: | ---: |"]
     for r in report.results:
         cells = " | ".join(f"{c:.4f} / {e:.4f}" for c, e in zip(r.correlation, r.mean_abs_error, strict=True))
@@ -161,7 +164,7 @@ def plot_report(report: EquivalenceReport, path: Path) -> None:
     for layer, name in enumerate(report.layer_names):
         axes[0].plot(steps, [r.correlation[layer] for r in report.results], "o-", label=name)
         axes[1].plot(steps, [r.mean_abs_error[layer] for r in report.results], "o-", label=name)
-    axes[0].set(title="rate x threshold vs ReLU activation", ylabel="Pearson correlation")
+    axes[0].set(title=report.quantity, ylabel="Pearson correlation")
     axes[1].set(title="mean absolute error (activation units)", ylabel="MAE", yscale="log")
     axes[2].plot(steps, [100 * r.accuracy for r in report.results], "o-", label="spiking")
     axes[2].axhline(100 * report.ann_accuracy, color="k", ls="--", label="ANN")

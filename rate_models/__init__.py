@@ -13,6 +13,7 @@ from typing import Any
 from torch import nn
 
 from rate_models.baselines import CNNConfig, GRUConfig, MLPConfig, RowGRU, build_mlp, build_seed_cnn
+from rate_models.log_network import LogNetConfig, LogNetwork
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ REGISTRY: dict[str, ModelEntry] = {
     "mlp": ModelEntry(MLPConfig, build_mlp, "ReLU MLP 784-1200-1200-10 (Diehl et al. 2015)"),
     "cnn": ModelEntry(CNNConfig, build_seed_cnn, "CNN of seed 002, table 1 row 1"),
     "gru": ModelEntry(GRUConfig, RowGRU, "GRU(128) over image rows, seed 002"),
+    "lognet": ModelEntry(LogNetConfig, LogNetwork, "log network x3 = w2 log(w1 x1 / N) (seed 003)"),
 }
 
 
@@ -42,11 +44,12 @@ def make_config(name: str, overrides: dict[str, Any] | None = None):
 
 
 def build(name: str, overrides: dict[str, Any] | None = None) -> nn.Module:
-    """A freshly initialised model ``name`` (``mlp``, ``cnn``, ``gru``)."""
+    """A freshly initialised model ``name`` (``mlp``, ``cnn``, ``gru``, ``lognet``)."""
     config = make_config(name, overrides)
     return REGISTRY[name].constructor(config)
 
 
 __all__ = [
-    "CNNConfig", "GRUConfig", "MLPConfig", "REGISTRY", "RowGRU", "build", "build_mlp", "build_seed_cnn", "make_config",
+    "CNNConfig", "GRUConfig", "LogNetConfig", "LogNetwork", "MLPConfig", "REGISTRY", "RowGRU", "build", "build_mlp",
+    "build_seed_cnn", "make_config",
 ]

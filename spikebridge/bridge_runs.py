@@ -2,7 +2,8 @@
 
 ``spikebridge bridge verify RUN`` writes ``RUN/bridge-<time>/`` with ``config.json`` (conversion
 options, steps, image counts), ``equivalence.json`` (every figure), ``equivalence.md`` (the
-tables) and ``equivalence.png`` (correlation, error and accuracy against T).
+tables) and ``equivalence.png`` (correlation, error and accuracy against T). ReLU runs (MLP,
+CNN) convert to integrate-and-fire neurons; log-network runs to Weber-Fechner coding.
 """
 
 from __future__ import annotations
@@ -10,21 +11,28 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from torch import nn
 from tqdm import tqdm
 
-from bridges.conversion import ConversionOptions, SpikingNetwork, convert
+from bridges.conversion import ConversionOptions, convert
 from bridges.equivalence import EquivalenceReport, format_tables, measure, plot_report
+from bridges.log_coding import LogSpikingNetwork, measure_log_coding
 from idx_datasets import load
 from idx_datasets.atomic import write_bytes_atomic
+from rate_models.log_network import LogNetwork
 from spikebridge.runs import environment, new_run_dir, write_json
 from spikebridge.training import Run, as_tensors, load_run
 
 DEFAULT_STEPS = (8, 16, 32, 64, 128, 256, 512, 1024)
 
 
-def convert_run(run: Run, options: ConversionOptions, calibration_images: int = 1_000) -> SpikingNetwork:
-    """The run's model converted with the first ``calibration_images`` training images."""
+def convert_run(run: Run, options: ConversionOptions, calibration_images: int = 1_000) -> nn.Module:
+    """The run's model converted with the first ``calibration_images`` training images. A log
+    network takes Weber-Fechner coding with ``options.input_coding`` (the other options are the
+    ReLU conversion's)."""
     calibration, _ = as_tensors(load(run.train_config.dataset, "train").head(calibration_images))
+    if isinstance(run.model, LogNetwork):
+        return convert(run.model, calibration, input_coding=options.input_coding)
     return convert(run.model, calibration, **asdict(options))
 
 
@@ -36,7 +44,8 @@ def verify(run_dir: Path, steps: tuple[int, ...] = DEFAULT_STEPS, test_images: i
     snn = convert_run(run, options, calibration_images)
     images, labels = as_tensors(load(run.train_config.dataset, "test").head(test_images))
     with tqdm(total=len(labels) * len(steps), unit="img", desc="simulating", disable=not progress_bar) as bar:
-        report = measure(snn, images, labels, list(steps), progress=bar)
+        measure_network = measure_log_coding if isinstance(snn, LogSpikingNetwork) else measure
+        report = measure_network(snn, images, labels, list(steps), progress=bar)
     folder = new_run_dir(run.directory, "bridge")
     write_json(folder, "config.json", {
         "kind": "bridge-verify", "run": str(run.directory), "model": run.model_name, "options": asdict(options),

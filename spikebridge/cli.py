@@ -61,6 +61,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         config = TrainConfig(
             dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
             schedule=args.schedule, seed=args.seed, train_images=args.train_images, test_images=args.test_images,
+            loss=args.loss, weight_decay=args.weight_decay,
         )
         run = train(args.model, dict(args.set), config, runs_root=Path(args.runs_dir))
     print(f"{run.model_name}: test accuracy {100 * run.test_accuracy:.2f} % after {len(run.history)} epochs")
@@ -166,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--seed", type=int, default=0, help="seed of weights, dropout and shuffling")
         sub.add_argument("--runs-dir", default="runs", help="where run folders are created")
 
+    from spikebridge.training import LOSSES
+
     train = commands.add_parser("train", help="train a rate model in a new run folder", formatter_class=Formatter)
     train.add_argument("model", nargs="?", choices=list(REGISTRY), help="model to train (omit with --resume)")
     train.add_argument("--resume", metavar="RUN", help="continue the run folder RUN from its last checkpoint")
@@ -175,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     train.add_argument("--schedule", choices=["cosine", "constant"], default="cosine",
                        help="learning-rate schedule (cosine anneals to zero over all epochs)")
+    train.add_argument("--loss", choices=sorted(LOSSES), default="cross_entropy",
+                       help="cross_entropy, or target_score: -x3[y], seed 003's error function")
+    train.add_argument("--weight-decay", type=float, default=0.0, help="Adam L2 weight decay")
     train.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                        help="model setting, e.g. --set widths=[784,500,10] --set dropout=0.5")
     train.set_defaults(handler=cmd_train)
@@ -221,12 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     bridge = commands.add_parser("bridge", help="ANN-to-SNN conversion of a trained run", formatter_class=Formatter)
     bridge_commands = bridge.add_subparsers(dest="action", required=True, metavar="ACTION")
     bridge_verify = bridge_commands.add_parser(
-        "verify", help="convert a trained MLP/CNN run and measure the firing-rate equivalence",
+        "verify", help="convert a trained MLP/CNN/log-network run and measure the firing-rate equivalence",
         formatter_class=Formatter,
         description="Per layer: correlation and error of rate x threshold against the ReLU activation; the "
         "first layer's one-spike bound; accuracy and synaptic operations against T. Writes RUN/bridge-<time>/.",
     )
-    bridge_verify.add_argument("run", help="run folder made by `spikebridge train` (mlp or cnn)")
+    bridge_verify.add_argument("run", help="run folder made by `spikebridge train` (mlp, cnn or lognet)")
     bridge_verify.add_argument("--steps", type=int, nargs="+", default=list(DEFAULT_STEPS), help="time steps T")
     bridge_verify.add_argument("--test-images", type=_image_count, default=2_000, metavar="N|all",
                                help="simulate the first N test images")

@@ -69,7 +69,8 @@ def rate_only(model_name: str) -> Comparison:
 
 
 def converted(model_name: str, steps: int) -> Comparison:
-    """A ReLU rate model trained, then converted to IF neurons and simulated for ``steps`` steps."""
+    """A rate model trained, then converted (ReLU: IF neurons; log network: log-coding neurons) and
+    simulated for ``steps`` steps."""
 
     def evaluate(settings: CompareSettings, folder: Path) -> ComparisonRow:
         from bridges.conversion import ConversionOptions
@@ -84,7 +85,11 @@ def converted(model_name: str, steps: int) -> Comparison:
         snn = convert_run(run, options)
         images, labels = as_tensors(load(settings.dataset, "test").head(settings.test_images))
         spiking = spiking_accuracy(snn, images, labels, steps)
-        method = f"IF conversion, T = {steps}, {options.percentile:g}th-percentile scales, {options.input_coding} input"
+        if run.model_name == "lognet":
+            method = f"Weber-Fechner log coding, T = {steps}, {options.input_coding} input"
+        else:
+            method = (f"IF conversion, T = {steps}, {options.percentile:g}th-percentile scales, "
+                      f"{options.input_coding} input")
         return ComparisonRow(model_name, run.test_accuracy, spiking, method, time.perf_counter() - started)
 
     return Comparison(model_name, evaluate)
@@ -113,7 +118,9 @@ def diehl_cook(neurons: int) -> Comparison:
     return Comparison(f"diehl-cook-{neurons}", evaluate)
 
 
-COMPARISONS: list[Comparison] = [converted("mlp", 8), converted("cnn", 8), rate_only("gru"), diehl_cook(100)]
+COMPARISONS: list[Comparison] = [
+    converted("mlp", 8), converted("cnn", 8), rate_only("gru"), converted("lognet", 64), diehl_cook(100),
+]
 
 
 def _percent(value: float | None) -> str:

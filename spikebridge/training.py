@@ -11,6 +11,7 @@ epoch ``e`` is shuffled by a generator seeded with ``(seed, e)``, so a resumed r
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,17 @@ WEIGHTS_FILE = "model.pt"
 SCHEDULES = ("cosine", "constant")
 
 
+def target_score_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-x3[y], the error function of seed 003: the mean score of the true class, negated."""
+    return -scores.gather(1, labels[:, None]).mean()
+
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "cross_entropy": nn.functional.cross_entropy,
+    "target_score": target_score_loss,
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How a rate model is trained; ``None`` image counts mean the whole split."""
@@ -52,10 +64,13 @@ class TrainConfig:
     seed: int = 0
     train_images: int | None = None
     test_images: int | None = None
+    loss: str = "cross_entropy"  # or target_score: -x3[y] (seed 003)
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
 
@@ -104,7 +119,8 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> fl
 
 
 def _make_optimiser(model: nn.Module, config: TrainConfig, steps_total: int):
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimiser = torch.optim.Adam(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     if config.schedule == "cosine":
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps_total)
     else:
@@ -170,7 +186,8 @@ def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool) -> Run:
         torch.set_rng_state(checkpoint["rng_state"])
         run.history = list(checkpoint["history"])
 
-    loss_function = nn.CrossEntropyLoss()
+    loss_function = LOSSES[config.loss]
+    constrain = getattr(run.model, "constrain_", None)  # models with weight constraints (seed 003)
     for epoch in range(len(run.history) + 1, config.epochs + 1):
         started = time.perf_counter()
         run.model.train()
@@ -188,6 +205,8 @@ def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool) -> Run:
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
+            if constrain is not None:
+                constrain()
             schedule.step()
             loss_sum += loss.item() * len(batch)
             correct += (logits.argmax(1) == labels).sum().item()
@@ -223,8 +242,13 @@ def train(
     config: TrainConfig = TrainConfig(),
     runs_root: Path = Path("runs"),
     progress: bool = True,
+    prepare: Callable[[nn.Module], None] | None = None,
 ) -> Run:
-    """Train ``model_name`` (see :data:`rate_models.REGISTRY`) in a new run folder under ``runs_root``."""
+    """Train ``model_name`` (see :data:`rate_models.REGISTRY`) in a new run folder under ``runs_root``.
+
+    ``prepare``, if given, works on the freshly initialised model before the first epoch (for
+    example a first training stage); its result is in the first checkpoint, so resuming skips it.
+    """
     model_config = rate_models.make_config(model_name, model_overrides)
     directory = new_run_dir(runs_root, model_name)
     write_json(
@@ -240,6 +264,8 @@ def train(
     )
     torch.manual_seed(config.seed)  # initial weights, then dropout masks
     model = rate_models.build(model_name, asdict(model_config))
+    if prepare is not None:
+        prepare(model)
     return _fit(Run(directory, model_name, model, config), None, progress)
 
 
