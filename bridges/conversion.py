@@ -233,7 +233,8 @@ def group_blocks(ops: list[Op]) -> list[Block]:
 
 # --- normalisation ------------------------------------------------------------------------------
 
-def _percentile(values: torch.Tensor, percentile: float) -> float:
+def percentile_value(values: torch.Tensor, percentile: float) -> float:
+    """The ``percentile`` (0-100] of all entries of ``values``, by selection (no size limit)."""
     flat = values.flatten()
     if percentile >= 100:
         return float(flat.max())
@@ -252,7 +253,7 @@ def layer_scales(blocks: list[Block], calibration: torch.Tensor, options: Conver
         if isinstance(block.activation, QCFS):
             scale = float(block.activation.threshold)
         else:
-            scale = _percentile(torch.cat(batches), options.percentile)
+            scale = percentile_value(torch.cat(batches), options.percentile)
         if scale <= 0:
             raise ConversionError(f"{block.relu_name}: the layer is silent on the calibration data (scale 0)")
         scales.append(scale)

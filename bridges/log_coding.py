@@ -34,12 +34,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from bridges.conversion import ConversionError, SpikingRun
+from bridges.conversion import INPUT_CODINGS, ConversionError, SpikingRun, percentile_value
 from bridges.equivalence import EquivalenceReport, Moments, StepsResult
 from bridges.neurons import poisson_spikes, spike_driven_linear
 from rate_models.log_network import LogNetwork, log_activation, mean_projection
-
-INPUT_CODINGS = ("current", "poisson")
 
 
 def log_coding_neurons(v: torch.Tensor, threshold: torch.Tensor, currents: torch.Tensor, growth: float
@@ -86,8 +84,8 @@ class LogCodingOptions:
     def __post_init__(self):
         if self.input_coding not in INPUT_CODINGS:
             raise ConversionError(f"input_coding must be one of {INPUT_CODINGS}, got {self.input_coding!r}")
-        if not 0 <= self.low_percentile < self.high_percentile <= 100:
-            raise ConversionError("need 0 <= low_percentile < high_percentile <= 100")
+        if not 0 < self.low_percentile < self.high_percentile <= 100:
+            raise ConversionError("need 0 < low_percentile < high_percentile <= 100")
         if not 0 < self.fill <= 1 or self.headroom <= 0:
             raise ConversionError(f"fill must be in (0, 1] and headroom > 0, got {self.fill}, {self.headroom}")
 
@@ -188,8 +186,8 @@ def convert_log_network(network: LogNetwork, calibration_inputs: torch.Tensor, *
     drives = drives[drives > 0]
     if drives.numel() == 0:
         raise ConversionError("every calibration drive is zero: the calibration images or w1 are blank")
-    low = float(torch.quantile(drives, settings.low_percentile / 100))
-    high = float(torch.quantile(drives, settings.high_percentile / 100))
+    low = percentile_value(drives, settings.low_percentile)
+    high = percentile_value(drives, settings.high_percentile)
     return LogSpikingNetwork(network.w1, network.w2, low, high, settings)
 
 

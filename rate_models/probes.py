@@ -95,22 +95,26 @@ class AttackSweep:
 
 def attack_sweep(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, epsilons: list[float],
                  attack: Attack) -> AttackSweep:
-    """Run ``attack`` at each eps (increasing) on every image."""
+    """Run ``attack`` at each eps (increasing) on every image, in evaluation mode (restored after)."""
     if sorted(epsilons) != list(epsilons) or epsilons[0] <= 0:
         raise ValueError("epsilons must be positive and increasing")
+    was_training = model.training
     model.eval()
-    with torch.no_grad():
-        correct = model(images).argmax(1) == labels
-    smallest = torch.full((len(labels),), float("inf"))
-    smallest[~correct] = float("nan")
-    accuracy = []
-    for epsilon in epsilons:
-        adversarial = attack(model, images, labels, epsilon)
+    try:
         with torch.no_grad():
-            still_correct = model(adversarial).argmax(1) == labels
-        accuracy.append(float(still_correct.float().mean()))
-        newly_flipped = correct & ~still_correct & torch.isinf(smallest)
-        smallest[newly_flipped] = epsilon
+            correct = model(images).argmax(1) == labels
+        smallest = torch.full((len(labels),), float("inf"))
+        smallest[~correct] = float("nan")
+        accuracy = []
+        for epsilon in epsilons:
+            adversarial = attack(model, images, labels, epsilon)
+            with torch.no_grad():
+                still_correct = model(adversarial).argmax(1) == labels
+            accuracy.append(float(still_correct.float().mean()))
+            newly_flipped = correct & ~still_correct & torch.isinf(smallest)
+            smallest[newly_flipped] = epsilon
+    finally:
+        model.train(was_training)
     return AttackSweep(list(epsilons), accuracy, smallest)
 
 

@@ -24,7 +24,7 @@ class CompareSettings:
     dataset: str = "mnist"
     train_images: int | None = 10_000
     test_images: int | None = 2_000
-    epochs: int = 3
+    epochs: int = 2
     batch_size: int = 64  # small data, few epochs: more, larger steps than the full-data defaults
     learning_rate: float = 2e-3
     stdp_train_images: int | None = 1_000  # Diehl & Cook: one pass, also the labelling set
