@@ -5,7 +5,10 @@ SpikingJelly's ``ann2snn`` (rate-coding recipe, 99.9 % normalisation) and sinabs
 ``from_model`` (after ``normalize_weights`` at the 99.9th percentile), each fed the test images
 as constant input current for T steps. Printed and saved (``benchmarks/results/conversion.json``):
 accuracy on the test images and seconds to simulate all of them, per T, in one process on one
-machine. Conversion itself is not timed. A peer that is not installed is skipped, with a note.
+machine, and for each peer the paired comparison with this project on the same images: how many
+images only this project gets right, how many only the peer, and McNemar's exact two-sided p
+(the binomial test of those two counts). Conversion itself is not timed. A peer that is not
+installed is skipped, with a note.
 
     python benchmarks/conversion.py                       # both models, T in 8..256, full test set
     python benchmarks/conversion.py --models mlp --steps 4 8 16
@@ -26,7 +29,6 @@ import torch
 from torch import nn
 
 from bridges import convert
-from bridges.equivalence import spiking_accuracy
 from idx_datasets import load
 from idx_datasets.atomic import write_json_atomic
 from spikebridge.runs import environment
@@ -37,34 +39,40 @@ CALIBRATION_IMAGES = 1_000
 PERCENTILE = 99.9
 
 
-def batches(images: torch.Tensor, labels: torch.Tensor, size: int):
-    return zip(images.split(size), labels.split(size), strict=True)
+def paired(ours_right: torch.Tensor, peer_right: torch.Tensor) -> dict:
+    """Images only this project gets right, only the peer, and McNemar's exact two-sided p."""
+    from scipy.stats import binomtest
+
+    only_ours, only_peer = int((ours_right & ~peer_right).sum()), int((peer_right & ~ours_right).sum())
+    discordant = only_ours + only_peer
+    p_value = binomtest(only_ours, discordant, 0.5).pvalue if discordant else 1.0
+    return {"only_ours_right": only_ours, "only_peer_right": only_peer, "mcnemar_p": p_value}
 
 
-def run_ours(ann, calibration, images, labels, steps, batch_size):
+def run_ours(ann, calibration, images, steps, batch_size):
+    """Predictions for ``images`` and the seconds the simulation took (as every ``run_*``)."""
     snn = convert(ann, calibration, percentile=PERCENTILE)  # simulates in cache-sized groups itself
     started = time.perf_counter()
-    accuracy = spiking_accuracy(snn, images, labels, steps)
-    return accuracy, time.perf_counter() - started
+    predictions = snn(images, steps).argmax(1)
+    return predictions, time.perf_counter() - started
 
 
-def run_spikingjelly(ann, calibration, images, labels, steps, batch_size):
+def run_spikingjelly(ann, calibration, images, steps, batch_size):
     from spikingjelly.activation_based import ann2snn, functional
 
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(calibration, torch.zeros(len(calibration))),
                                          batch_size=100)
     recipe = ann2snn.RateCodingRecipe(dataloader=loader, mode=f"{PERCENTILE}%")
     snn = ann2snn.FXConverter(recipe=recipe, device="cpu").convert(copy.deepcopy(ann)).eval()
-    started, correct = time.perf_counter(), 0
+    started, predictions = time.perf_counter(), []
     with torch.no_grad():
-        for x, y in batches(images, labels, batch_size):
+        for x in images.split(batch_size):
             functional.reset_net(snn)
-            evidence = sum(snn(x) for _ in range(steps))
-            correct += int((evidence.argmax(1) == y).sum())
-    return correct / len(labels), time.perf_counter() - started
+            predictions.append(sum(snn(x) for _ in range(steps)).argmax(1))
+    return torch.cat(predictions), time.perf_counter() - started
 
 
-def run_sinabs(ann, calibration, images, labels, steps, batch_size):
+def run_sinabs(ann, calibration, images, steps, batch_size):
     from sinabs.from_torch import from_model
     from sinabs.utils import normalize_weights
 
@@ -75,16 +83,15 @@ def run_sinabs(ann, calibration, images, labels, steps, batch_size):
     normalize_weights(model, calibration, output_layers=relus, param_layers=params[:len(relus)],
                       percentile=PERCENTILE)
     snn = from_model(model, input_shape=tuple(images.shape[1:]), num_timesteps=steps).spiking_model.eval()
-    started, correct = time.perf_counter(), 0
+    started, predictions = time.perf_counter(), []
     with torch.no_grad():
-        for x, y in batches(images, labels, batch_size):
+        for x in images.split(batch_size):
             for layer in snn.modules():
                 if hasattr(layer, "reset_states"):
                     layer.reset_states()
             repeated = x.unsqueeze(1).expand(len(x), steps, *x.shape[1:]).flatten(0, 1)
-            evidence = snn(repeated).unflatten(0, (len(x), steps)).sum(1)
-            correct += int((evidence.argmax(1) == y).sum())
-    return correct / len(labels), time.perf_counter() - started
+            predictions.append(snn(repeated).unflatten(0, (len(x), steps)).sum(1).argmax(1))
+    return torch.cat(predictions), time.perf_counter() - started
 
 
 CONVERTERS = {"this project": run_ours, "SpikingJelly ann2snn": run_spikingjelly, "sinabs from_model": run_sinabs}
@@ -127,12 +134,22 @@ def main() -> None:
         print("| T | " + " | ".join(f"{name}: accuracy, seconds" for name in available) + " |")
         print("| ---: |" + " ---: |" * len(available))
         for steps in args.steps:
-            cells = []
+            cells, ours_right = [], None
             for name in available:
-                accuracy, seconds = CONVERTERS[name](ann, calibration, images, labels, steps, args.batch_size)
-                rows.append({"model": model_name, "converter": name, "steps": steps, "accuracy": accuracy,
-                             "seconds": seconds, "ann_accuracy": ann_accuracy})
-                cells.append(f"{100 * accuracy:.2f} % ({100 * (accuracy - ann_accuracy):+.2f}), {seconds:.1f} s")
+                predictions, seconds = CONVERTERS[name](ann, calibration, images, steps, args.batch_size)
+                right = predictions == labels
+                accuracy = float(right.float().mean())
+                row = {"model": model_name, "converter": name, "steps": steps, "accuracy": accuracy,
+                       "seconds": seconds, "ann_accuracy": ann_accuracy}
+                cell = f"{100 * accuracy:.2f} % ({100 * (accuracy - ann_accuracy):+.2f}), {seconds:.1f} s"
+                if name == "this project":
+                    ours_right = right
+                elif ours_right is not None:
+                    row["versus_this_project"] = versus = paired(ours_right, right)
+                    cell += (f" [only ours {versus['only_ours_right']}, only peer {versus['only_peer_right']}, "
+                             f"p {versus['mcnemar_p']:.2f}]")
+                rows.append(row)
+                cells.append(cell)
             print(f"| {steps} | " + " | ".join(cells) + " |", flush=True)
     write_json_atomic(args.output, {
         "settings": {**vars(args), "output": str(args.output)},
