@@ -152,9 +152,9 @@ class LogSpikingNetwork(nn.Module):
             raise ConversionError("Poisson input needs pixel values in [0, 1] (spike probabilities per step)")
         drive = None if poisson else mean_projection(pixels, self.w1)  # constant current: computed once
         weight_t = self.w1.t().contiguous() / pixels.shape[1]
-        v = torch.zeros(pixels.shape[0], self.w1.shape[0], dtype=pixels.dtype)
+        v = pixels.new_zeros((pixels.shape[0], self.w1.shape[0]))
         threshold, counts = torch.full_like(v, code.theta0), torch.zeros_like(v)
-        input_spike_count = torch.zeros(pixels.shape[0], dtype=pixels.dtype)
+        input_spike_count = pixels.new_zeros(pixels.shape[0])
         for start in range(0, steps, time_chunk):
             chunk = min(time_chunk, steps - start)
             if poisson:
