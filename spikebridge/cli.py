@@ -230,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="convert a trained MLP/CNN/log-network run and measure the firing-rate equivalence",
         formatter_class=Formatter,
         description="Per layer: correlation and error of rate x threshold against the ReLU activation; the "
-        "first layer's one-spike bound; accuracy and synaptic operations against T. Writes RUN/bridge-<time>/.",
+        "first layer's one-spike bound; accuracy and synaptic operations against T. A log network (lognet) "
+        "converts to log-coding neurons instead: decoded log activation against x2, counts against the log "
+        "law (only --input-coding applies). Writes RUN/bridge-<time>/.",
     )
     bridge_verify.add_argument("run", help="run folder made by `spikebridge train` (mlp, cnn or lognet)")
     bridge_verify.add_argument("--steps", type=int, nargs="+", default=list(DEFAULT_STEPS), help="time steps T")
