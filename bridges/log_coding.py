@@ -151,7 +151,7 @@ class LogSpikingNetwork(nn.Module):
         if poisson and (pixels.min() < 0 or pixels.max() > 1):
             raise ConversionError("Poisson input needs pixel values in [0, 1] (spike probabilities per step)")
         drive = None if poisson else mean_projection(pixels, self.w1)  # constant current: computed once
-        weight_t = self.w1.t().contiguous() / pixels.shape[1]
+        weight_t = self.w1.t().contiguous() / pixels.shape[1] if poisson else None  # rows read per input spike
         v = pixels.new_zeros((pixels.shape[0], self.w1.shape[0]))
         threshold, counts = torch.full_like(v, code.theta0), torch.zeros_like(v)
         input_spike_count = pixels.new_zeros(pixels.shape[0])

@@ -173,7 +173,10 @@ def _write_metrics(run: Run) -> None:
     )
 
 
-def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool) -> Run:
+def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool, checkpoint_start: bool = False) -> Run:
+    """Train ``run`` from ``checkpoint`` (or from its current weights); with ``checkpoint_start``,
+    a fresh run is checkpointed before its first epoch (its starting weights are not reproducible
+    from the seed alone)."""
     config = run.train_config
     train_x, train_y = as_tensors(load(config.dataset, "train").head(config.train_images))
     test_x, test_y = as_tensors(load(config.dataset, "test").head(config.test_images))
@@ -185,6 +188,8 @@ def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool) -> Run:
         schedule.load_state_dict(checkpoint["schedule"])
         torch.set_rng_state(checkpoint["rng_state"])
         run.history = list(checkpoint["history"])
+    elif checkpoint_start:
+        _save_checkpoint(run, optimiser, schedule)
 
     loss_function = LOSSES[config.loss]
     constrain = getattr(run.model, "constrain_", None)  # models with weight constraints (seed 003)
@@ -247,7 +252,8 @@ def train(
     """Train ``model_name`` (see :data:`rate_models.REGISTRY`) in a new run folder under ``runs_root``.
 
     ``prepare``, if given, works on the freshly initialised model before the first epoch (for
-    example a first training stage); its result is in the first checkpoint, so resuming skips it.
+    example a first training stage); the prepared model is checkpointed before the first epoch, so a
+    resumed run continues from it instead of repeating or losing it.
     """
     model_config = rate_models.make_config(model_name, model_overrides)
     directory = new_run_dir(runs_root, model_name)
@@ -266,7 +272,7 @@ def train(
     model = rate_models.build(model_name, asdict(model_config))
     if prepare is not None:
         prepare(model)
-    return _fit(Run(directory, model_name, model, config), None, progress)
+    return _fit(Run(directory, model_name, model, config), None, progress, checkpoint_start=prepare is not None)
 
 
 def _read_run(directory: Path) -> tuple[Run, dict[str, Any] | None]:
