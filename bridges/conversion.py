@@ -21,6 +21,7 @@ the spikes of the unit with the highest count so far (Rueckauer et al. 2017).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 import torch
@@ -32,6 +33,7 @@ from bridges.neurons import (
     integrate_and_fire_constant,
     max_pool_gate,
     poisson_spikes,
+    spike_driven_conv2d,
     spike_driven_linear,
 )
 from rate_models.log_network import LogNetwork
@@ -319,6 +321,19 @@ def single_linear(stack: nn.Sequential) -> nn.Linear | None:
     return ops[0] if len(ops) == 1 and isinstance(ops[0], nn.Linear) else None
 
 
+def event_driven(stack: nn.Sequential) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The stack as an event-driven function of 0/1 spikes, reading weights by presynaptic neuron
+    (a stack that is one Linear, or one zero-padded, ungrouped, undilated Conv2d), else None."""
+    if (linear := single_linear(stack)) is not None:
+        weight_t = linear.weight.t().contiguous()  # rows of the transposed matrix: one per presynaptic neuron
+        return lambda spikes: spike_driven_linear(spikes.flatten(1), weight_t, linear.bias)
+    conv = stack[0] if len(stack) == 1 else None
+    if (isinstance(conv, nn.Conv2d) and conv.groups == 1 and conv.dilation == (1, 1)
+            and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)):
+        return lambda spikes: spike_driven_conv2d(spikes, conv.weight, conv.bias, conv.stride, conv.padding)
+    return None
+
+
 class SpikingNetwork(nn.Module):
     """IF layers (``stacks[:-1]``, each gated by ``pools[l]`` when not None) and the integrating
     output (``stacks[-1]``). ``scales[l]`` is lambda_l: rate times lambda_l estimates the ANN's
@@ -360,11 +375,8 @@ class SpikingNetwork(nn.Module):
         """Simulate ``steps`` time steps of a batch, ``micro_batch`` images and ``time_chunk`` steps
         at a time (layer by layer within a chunk: one batched product per layer and chunk)."""
         self._check_input(images, steps)
-        # layers that are a single Linear take spikes event-driven, reading the weights by
-        # presynaptic neuron: rows of the transposed matrix, with the bias
-        event_driven = {layer: (linear.weight.t().contiguous(), linear.bias) for layer, stack in enumerate(self.stacks)
-                        if (linear := single_linear(stack)) is not None}
-        groups = [self._simulate(group, steps, time_chunk, generator, event_driven)
+        layer_ops = [event_driven(stack) or stack for stack in self.stacks]  # spikes -> input currents
+        groups = [self._simulate(group, steps, time_chunk, generator, layer_ops)
                   for group in images.split(self.micro_batch)]
         poisson = self.options.input_coding == "poisson"
         return SpikingRun(
@@ -377,7 +389,7 @@ class SpikingNetwork(nn.Module):
         )
 
     def _simulate(self, images: torch.Tensor, steps: int, time_chunk: int, generator: torch.Generator | None,
-                  event_driven: dict[int, tuple[torch.Tensor, torch.Tensor | None]]
+                  layer_ops: list[Callable[[torch.Tensor], torch.Tensor]]
                   ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
         """Evidence, spike counts per layer and synaptic events of one group of images."""
         batch, layers = images.shape[0], len(self.stacks) - 1
@@ -394,9 +406,7 @@ class SpikingNetwork(nn.Module):
                 if layer == 0 and not poisson:  # constant current: spikes in closed form
                     spikes = integrate_and_fire_constant(first_current, self.options.v_init, start, chunk)
                 else:
-                    flat = spikes.flatten(0, 1)
-                    currents = (spike_driven_linear(flat.flatten(1), *event_driven[layer]) if layer in event_driven
-                                else self.stacks[layer](flat)).unflatten(0, (chunk, batch))
+                    currents = layer_ops[layer](spikes.flatten(0, 1)).unflatten(0, (chunk, batch))
                     if membranes[layer] is None:
                         membranes[layer] = torch.full_like(currents[0], self.options.v_init)
                     spikes, membranes[layer] = integrate_and_fire(membranes[layer], currents)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.nn.modules.utils import _pair
 
 SPARSE_DENSITY = 0.25  # below this fraction of active inputs, summing weight rows beats a dense product
 
@@ -43,14 +44,30 @@ def integrate_and_fire_constant(current: torch.Tensor, v_init: float, first_step
     return fired[1:] - fired[:-1]
 
 
-def max_pool_gate(spikes: torch.Tensor, counts: torch.Tensor, kernel: int, stride: int
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+def max_pool_gate(spikes: torch.Tensor, counts: torch.Tensor, kernel: int | tuple[int, int],
+                  stride: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Spiking max-pooling (Rueckauer et al. 2017, section 2.2.4): each pooling window passes on
     the spikes of the unit that has fired most so far.
 
     ``spikes [T, B, C, H, W]``, ``counts [B, C, H, W]`` spikes before this chunk. Returns the pooled
     spikes ``[T, B, C, H', W']`` and the updated counts.
     """
+    kernel, stride = _pair(kernel), _pair(stride)
+    if spikes.device.type != "cpu":
+        return max_pool_gate_stepwise(spikes, counts, kernel, stride)
+    from bridges import cpu_kernels
+
+    counts = counts.contiguous().clone()
+    out_h, out_w = ((size - k) // s + 1 for size, k, s in zip(spikes.shape[-2:], kernel, stride, strict=True))
+    pooled = torch.empty(*spikes.shape[:3], out_h, out_w, dtype=spikes.dtype)
+    _use_torch_threads()
+    cpu_kernels.max_pool_gate(spikes.contiguous().numpy(), counts.numpy(), pooled.numpy(), *kernel, *stride)
+    return pooled, counts
+
+
+def max_pool_gate_stepwise(spikes: torch.Tensor, counts: torch.Tensor, kernel: tuple[int, int],
+                           stride: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`max_pool_gate` in torch operations, one step at a time (any device)."""
     pooled = []
     for step in range(spikes.shape[0]):
         counts = counts + spikes[step]
@@ -77,3 +94,31 @@ def spike_driven_linear(spikes: torch.Tensor, weight_t: torch.Tensor, bias: torc
         offsets[1:] = torch.bincount(rows, minlength=spikes.shape[0]).cumsum(0)[:-1]
         currents = F.embedding_bag(inputs, weight_t, offsets, mode="sum")
     return currents + bias if bias is not None else currents
+
+
+def spike_driven_conv2d(spikes: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                        stride: tuple[int, int], padding: tuple[int, int]) -> torch.Tensor:
+    """``conv2d(spikes [N, C, H, W], weight [O, C, KH, KW]) + bias`` for 0/1 spikes, event-driven on
+    a CPU: each spike adds one weight column per kernel offset to the output
+    (:func:`bridges.cpu_kernels.scatter_conv2d`). Dense on a GPU or when many inputs spike."""
+    if spikes.device.type != "cpu" or spikes.numel() == 0 or float(spikes.mean()) > SPARSE_DENSITY:
+        return F.conv2d(spikes, weight, bias, stride, padding)
+    from bridges import cpu_kernels
+
+    images, _, height, width = spikes.shape
+    outputs, _, kernel_h, kernel_w = weight.shape
+    out_h = (height + 2 * padding[0] - kernel_h) // stride[0] + 1
+    out_w = (width + 2 * padding[1] - kernel_w) // stride[1] + 1
+    out = torch.empty(images, out_h * out_w, outputs, dtype=spikes.dtype)
+    bias = torch.zeros(outputs, dtype=spikes.dtype) if bias is None else bias.detach()
+    _use_torch_threads()
+    cpu_kernels.scatter_conv2d(spikes.contiguous().numpy(), weight.detach().permute(1, 2, 3, 0).contiguous().numpy(),
+                               bias.contiguous().numpy(), out.numpy(), out_w, *stride, *padding)
+    return out.view(images, out_h, out_w, outputs).permute(0, 3, 1, 2)  # channels-last memory, NCHW shape
+
+
+def _use_torch_threads() -> None:
+    """The compiled kernels use as many threads as torch."""
+    import numba
+
+    numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))

@@ -10,6 +10,13 @@ from torch import nn
 
 from bridges.conversion import ConversionError, convert
 from bridges.equivalence import measure
+from bridges.neurons import (
+    SPARSE_DENSITY,
+    max_pool_gate,
+    max_pool_gate_stepwise,
+    poisson_spikes,
+    spike_driven_conv2d,
+)
 from idx_datasets import load
 from rate_models.quantised import QCFS
 from spikebridge.training import as_tensors
@@ -85,6 +92,34 @@ def test_a_network_built_here_converts_and_keeps_its_function(mnist):
     torch.testing.assert_close(analog_logits, logits, rtol=1e-4, atol=1e-4)  # BatchNorm folded, scales undone
     agreement = (snn(test_x[:200], steps=64).argmax(1) == logits.argmax(1)).float().mean()
     assert agreement >= 0.95
+
+
+@pytest.fixture(scope="module")
+def pixel_spikes(mnist):
+    """Poisson spikes of 16 test images over 12 steps, as 3 channels: ``[12, 16, 3, 28, 28]``."""
+    images = mnist[2][:16].expand(-1, 3, -1, -1)
+    return poisson_spikes(images, 12, torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("stride, padding, bias", [((1, 1), (0, 0), True), ((2, 2), (1, 1), False),
+                                                   ((1, 2), (2, 0), True)])
+def test_event_driven_convolution_equals_the_dense_one(pixel_spikes, stride, padding, bias):
+    generator = torch.Generator().manual_seed(1)
+    weight = torch.randn(6, 3, 3, 4, generator=generator)
+    bias = torch.randn(6, generator=generator) if bias else None
+    spikes = pixel_spikes[0]
+    assert 0 < float(spikes.mean()) < SPARSE_DENSITY  # the event-driven path is the one tested
+    torch.testing.assert_close(spike_driven_conv2d(spikes, weight, bias, stride, padding),
+                               F.conv2d(spikes, weight, bias, stride, padding), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel, stride", [((2, 2), (2, 2)), ((3, 2), (2, 1))])
+def test_compiled_max_pool_gate_equals_the_stepwise_one(pixel_spikes, kernel, stride):
+    counts = torch.randint(0, 3, pixel_spikes.shape[1:], generator=torch.Generator().manual_seed(2)).float()
+    pooled, final_counts = max_pool_gate(pixel_spikes, counts, kernel, stride)
+    expected, expected_counts = max_pool_gate_stepwise(pixel_spikes, counts, kernel, stride)
+    assert torch.equal(pooled, expected) and torch.equal(final_counts, expected_counts)
+    assert pooled.sum() > 0
 
 
 class UserNet(nn.Module):
