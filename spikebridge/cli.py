@@ -105,6 +105,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def cmd_diehl_cook_train(args: argparse.Namespace) -> None:
     from spikebridge.diehl_cook_runs import DiehlCookRunConfig, resume, train
     from spikebridge.runs import read_json
+    from spiking.diehl_cook import DiehlCookParameters, with_overrides
 
     if args.resume:
         directory = resume(Path(args.resume), threads=args.threads)
@@ -113,7 +114,8 @@ def cmd_diehl_cook_train(args: argparse.Namespace) -> None:
             neurons=args.neurons, images=args.images, passes=args.passes, device=args.device, threads=args.threads,
             block_slots=args.block_slots, checkpoint_every=args.checkpoint_every, seed=args.seed, dataset=args.dataset,
         )
-        directory = train(config, runs_root=Path(args.runs_dir))
+        params = with_overrides(DiehlCookParameters(), dict(args.set))
+        directory = train(config, runs_root=Path(args.runs_dir), params=params)
     metrics = read_json(directory, "metrics.json")
     print(f"trained on {metrics['images_done']} images at {metrics['images_per_second']:.1f} images/s")
     print(f"run folder: {directory}  (next: spikebridge diehl-cook evaluate {directory})")
@@ -209,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     dc_train.add_argument("--seed", type=int, default=0, help="seed of weights, delays and Poisson spikes")
     dc_train.add_argument("--dataset", default="mnist", choices=list(DATASETS), help="data set")
     dc_train.add_argument("--runs-dir", default="runs", help="where run folders are created")
+    dc_train.add_argument("--set", type=_setting, action="append", default=[], metavar="NAME=VALUE",
+                          help="replace one of the paper's constants (a field of DiehlCookParameters, e.g. "
+                               "theta_plus_mV=0.025); repeatable; recorded in the run's config.json")
     dc_train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
     dc_train.set_defaults(handler=cmd_diehl_cook_train)
     dc_evaluate = diehl_cook_commands.add_parser(

@@ -47,7 +47,7 @@ the default holds v at the reset value, as the Brian2 port and the parameter tab
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -117,6 +117,19 @@ class DiehlCookParameters:
     @property
     def steps_per_presentation(self) -> int:
         return round(self.presentation_ms / self.dt_ms)
+
+
+def with_overrides(params: DiehlCookParameters, overrides: dict[str, object]) -> DiehlCookParameters:
+    """``params`` with some constants replaced (experiments away from the paper's values; a run's
+    config.json records the result). Numbers are cast to the field's type."""
+    types = {field.name: type(getattr(params, field.name)) for field in fields(params)}
+    if unknown := sorted(set(overrides) - set(types)):
+        raise ValueError(f"the Diehl & Cook model has no constant {unknown[0]!r}; it has {sorted(types)}")
+    for name, value in overrides.items():
+        if (isinstance(value, bool) != (types[name] is bool) or not isinstance(value, (int, float))
+                or (types[name] is int and value != int(value))):
+            raise ValueError(f"{name} must be of type {types[name].__name__}, got {value!r}")
+    return replace(params, **{name: types[name](value) for name, value in overrides.items()})
 
 
 def namespace_of(params: DiehlCookParameters) -> dict:

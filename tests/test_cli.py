@@ -105,3 +105,14 @@ def test_cuda_device_without_brian2cuda_is_refused_in_one_line(tmp_path, mnist_f
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert "brian2cuda" in line and "cpp_standalone" in line
+
+
+def test_an_unknown_or_mistyped_diehl_cook_constant_is_refused_in_one_line(tmp_path):
+    for setting, words in (("theta_plus=0.1", "no constant 'theta_plus'"),
+                           ("min_spikes=4.5", "min_spikes must be of type int")):
+        done = spikebridge("diehl-cook", "train", "--neurons", "5", "--images", "10", "--set", setting,
+                           "--runs-dir", str(tmp_path))
+        assert done.returncode == 2
+        (line,) = done.stderr.strip().splitlines()
+        assert words in line
+    assert not any(tmp_path.iterdir())  # refused before a run folder was made

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 import spikebridge.diehl_cook_runs as runs
 from idx_datasets import load
 from spiking.block_runner import RuntimeBlockRunner
-from spiking.diehl_cook import DiehlCookParameters, initial_state, pixel_block
+from spiking.diehl_cook import DiehlCookParameters, initial_state, pixel_block, with_overrides
 from spiking.stdp_window import weight_change, window
 
 PAPER_TABLE = {  # SPEC.md, "Diehl & Cook 2015" (the authors' public code)
@@ -178,3 +180,12 @@ def test_stdp_window_has_the_rules_sign_and_time_constants():
     changes = window(delays)
     assert changes[0] < 0 and changes[1] < 0 and changes[2] > 0 and changes[3] > 0
     assert changes[1] / changes[0] == pytest.approx(np.exp(30 / 20), rel=1e-6)  # depression decays with tau 20 ms
+
+
+def test_overridden_constants_replace_only_what_is_named():
+    changed = with_overrides(DiehlCookParameters(), {"theta_plus_mV": 0.025, "min_spikes": 4})
+    assert changed.theta_plus_mV == 0.025 and changed.min_spikes == 4 and isinstance(changed.min_spikes, int)
+    assert replace(changed, theta_plus_mV=0.05, min_spikes=5) == DiehlCookParameters()
+    for bad in ({"theta_plus": 0.1}, {"clamp_v_e_refractory": 1}, {"theta_plus_mV": "high"}):
+        with pytest.raises(ValueError):
+            with_overrides(DiehlCookParameters(), bad)
