@@ -57,8 +57,8 @@ def max_pool_gate(spikes: torch.Tensor, counts: torch.Tensor, kernel: int | tupl
         return max_pool_gate_stepwise(spikes, counts, kernel, stride)
     from bridges import cpu_kernels
 
-    counts = counts.contiguous().clone()
-    out_h, out_w = ((size - k) // s + 1 for size, k, s in zip(spikes.shape[-2:], kernel, stride, strict=True))
+    counts = counts.clone(memory_format=torch.contiguous_format)  # the kernel adds into it
+    out_h, out_w = _output_size(spikes.shape[-2:], kernel, stride, (0, 0))
     pooled = torch.empty(*spikes.shape[:3], out_h, out_w, dtype=spikes.dtype)
     _use_torch_threads()
     cpu_kernels.max_pool_gate(spikes.contiguous().numpy(), counts.numpy(), pooled.numpy(), *kernel, *stride)
@@ -107,14 +107,19 @@ def spike_driven_conv2d(spikes: torch.Tensor, weight: torch.Tensor, bias: torch.
 
     images, _, height, width = spikes.shape
     outputs, _, kernel_h, kernel_w = weight.shape
-    out_h = (height + 2 * padding[0] - kernel_h) // stride[0] + 1
-    out_w = (width + 2 * padding[1] - kernel_w) // stride[1] + 1
+    out_h, out_w = _output_size((height, width), (kernel_h, kernel_w), stride, padding)
     out = torch.empty(images, out_h * out_w, outputs, dtype=spikes.dtype)
     bias = torch.zeros(outputs, dtype=spikes.dtype) if bias is None else bias.detach()
     _use_torch_threads()
     cpu_kernels.scatter_conv2d(spikes.contiguous().numpy(), weight.detach().permute(1, 2, 3, 0).contiguous().numpy(),
                                bias.contiguous().numpy(), out.numpy(), out_w, *stride, *padding)
     return out.view(images, out_h, out_w, outputs).permute(0, 3, 1, 2)  # channels-last memory, NCHW shape
+
+
+def _output_size(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+                 padding: tuple[int, int]) -> tuple[int, int]:
+    """Height and width of a window operation's output (no dilation, floor mode)."""
+    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, kernel, stride, padding, strict=True))
 
 
 def _use_torch_threads() -> None:
