@@ -96,24 +96,30 @@ def spike_driven_linear(spikes: torch.Tensor, weight_t: torch.Tensor, bias: torc
     return currents + bias if bias is not None else currents
 
 
-def spike_driven_conv2d(spikes: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                        stride: tuple[int, int], padding: tuple[int, int]) -> torch.Tensor:
-    """``conv2d(spikes [N, C, H, W], weight [O, C, KH, KW]) + bias`` for 0/1 spikes, event-driven on
-    a CPU: each spike adds one weight column per kernel offset to the output
-    (:func:`bridges.cpu_kernels.scatter_conv2d`). Dense on a GPU or when many inputs spike."""
+def conv2d_integrate_and_fire(spikes: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                              stride: tuple[int, int], padding: tuple[int, int], membrane: torch.Tensor
+                              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`integrate_and_fire` driven by ``conv2d(spikes[t], weight) + bias`` for the 0/1 spikes
+    ``[T, N, C, H, W]``; ``membrane [N, O, OH, OW]``. Returns the output spikes ``[T, N, O, OH, OW]``
+    and the final membrane. Event-driven and fused on a CPU (each spike adds one weight column per
+    kernel offset, :func:`bridges.cpu_kernels.conv2d_integrate_and_fire`); dense on a GPU or when
+    many inputs spike."""
     if spikes.device.type != "cpu" or spikes.numel() == 0 or float(spikes.mean()) > SPARSE_DENSITY:
-        return F.conv2d(spikes, weight, bias, stride, padding)
+        currents = F.conv2d(spikes.flatten(0, 1), weight, bias, stride, padding).unflatten(0, spikes.shape[:2])
+        return integrate_and_fire(membrane, currents)
     from bridges import cpu_kernels
 
-    images, _, height, width = spikes.shape
-    outputs, _, kernel_h, kernel_w = weight.shape
-    out_h, out_w = _output_size((height, width), (kernel_h, kernel_w), stride, padding)
-    out = torch.empty(images, out_h * out_w, outputs, dtype=spikes.dtype)
+    steps, images = spikes.shape[:2]
+    outputs, out_h, out_w = membrane.shape[1:]
+    potential = membrane.permute(0, 2, 3, 1).clone(memory_format=torch.contiguous_format)  # [N, OH, OW, O]
+    out_spikes = torch.empty(steps, images, outputs, out_h, out_w, dtype=spikes.dtype)
     bias = torch.zeros(outputs, dtype=spikes.dtype) if bias is None else bias.detach()
     _use_torch_threads()
-    cpu_kernels.scatter_conv2d(spikes.contiguous().numpy(), weight.detach().permute(1, 2, 3, 0).contiguous().numpy(),
-                               bias.contiguous().numpy(), out.numpy(), out_w, *stride, *padding)
-    return out.view(images, out_h, out_w, outputs).permute(0, 3, 1, 2)  # channels-last memory, NCHW shape
+    cpu_kernels.conv2d_integrate_and_fire(
+        spikes.contiguous().numpy(), weight.detach().permute(1, 2, 3, 0).contiguous().numpy(),
+        bias.contiguous().numpy(), potential.view(images, out_h * out_w, outputs).numpy(),
+        out_spikes.view(steps, images, outputs, out_h * out_w).numpy(), out_w, *stride, *padding)
+    return out_spikes, potential.permute(0, 3, 1, 2)  # channels-last memory, NCHW shape
 
 
 def _output_size(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],

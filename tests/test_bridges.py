@@ -12,10 +12,11 @@ from bridges.conversion import ConversionError, convert
 from bridges.equivalence import measure
 from bridges.neurons import (
     SPARSE_DENSITY,
+    conv2d_integrate_and_fire,
+    integrate_and_fire,
     max_pool_gate,
     max_pool_gate_stepwise,
     poisson_spikes,
-    spike_driven_conv2d,
 )
 from idx_datasets import load
 from rate_models.quantised import QCFS
@@ -103,14 +104,20 @@ def pixel_spikes(mnist):
 
 @pytest.mark.parametrize("stride, padding, bias", [((1, 1), (0, 0), True), ((2, 2), (1, 1), False),
                                                    ((1, 2), (2, 0), True)])
-def test_event_driven_convolution_equals_the_dense_one(pixel_spikes, stride, padding, bias):
+def test_event_driven_convolution_layer_equals_the_dense_one(pixel_spikes, stride, padding, bias):
     generator = torch.Generator().manual_seed(1)
-    weight = torch.randn(6, 3, 3, 4, generator=generator)
-    bias = torch.randn(6, generator=generator) if bias else None
-    spikes = pixel_spikes[0]
-    assert 0 < float(spikes.mean()) < SPARSE_DENSITY  # the event-driven path is the one tested
-    torch.testing.assert_close(spike_driven_conv2d(spikes, weight, bias, stride, padding),
-                               F.conv2d(spikes, weight, bias, stride, padding), rtol=1e-5, atol=1e-5)
+    # multiples of 1/32: every sum is exact in float32, so any order of summation gives the same spikes
+    weight = torch.randint(-12, 13, (6, 3, 3, 4), generator=generator) / 32
+    bias = torch.randint(-4, 5, (6,), generator=generator) / 32 if bias else None
+    out_size = F.conv2d(pixel_spikes[0], weight, bias, stride, padding).shape[1:]
+    membrane = torch.full((pixel_spikes.shape[1], *out_size), 0.5)
+    assert 0 < float(pixel_spikes.mean()) < SPARSE_DENSITY  # the event-driven path is the one tested
+    spikes, final_membrane = conv2d_integrate_and_fire(pixel_spikes, weight, bias, stride, padding, membrane)
+    currents = F.conv2d(pixel_spikes.flatten(0, 1), weight, bias, stride, padding).unflatten(0, pixel_spikes.shape[:2])
+    expected, expected_membrane = integrate_and_fire(membrane, currents)
+    assert torch.equal(spikes, expected) and torch.equal(final_membrane, expected_membrane)
+    assert 0 < float(spikes.mean()) < 1
+    assert torch.equal(membrane, torch.full_like(membrane, 0.5))  # the caller's membrane is left as it was
 
 
 @pytest.mark.parametrize("kernel, stride", [((2, 2), (2, 2)), ((3, 2), (2, 1))])
