@@ -27,12 +27,14 @@ from dataclasses import dataclass, field, fields
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
+from torch.nn.modules.utils import _pair
 
 from bridges.neurons import (
+    Pool,
     conv2d_integrate_and_fire,
+    count_and_gate,
     integrate_and_fire,
     integrate_and_fire_constant,
-    max_pool_gate,
     poisson_spikes,
     spike_driven_linear,
 )
@@ -325,23 +327,39 @@ def single_linear(stack: nn.Sequential) -> nn.Linear | None:
     return ops[0] if len(ops) == 1 and isinstance(ops[0], nn.Linear) else None
 
 
-def spiking_layer(stack: nn.Sequential) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """IF neurons driven by ``stack``: a function of the input spikes ``[T, N, ...]`` and the
-    membrane that returns the output spikes ``[T, N, ...]`` and the new membrane. A stack that is
-    one Linear, or one zero-padded, ungrouped, undilated Conv2d, reads its weights by presynaptic
-    neuron (event-driven); any other stack is applied to the spikes of every step."""
-    if (linear := single_linear(stack)) is not None:
-        weight_t = linear.weight.t().contiguous()  # rows of the transposed matrix: one per presynaptic neuron
-        return lambda spikes, membrane: integrate_and_fire(
-            membrane, spike_driven_linear(spikes.flatten(2).flatten(0, 1), weight_t, linear.bias).unflatten(
-                0, spikes.shape[:2]))
+LayerStep = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def gate_of(pool: nn.MaxPool2d | None) -> Pool | None:
+    """The kernel and stride of a max-pool gate."""
+    return None if pool is None else (_pair(pool.kernel_size), _pair(pool.stride))
+
+
+def spiking_layer(stack: nn.Sequential, pool: nn.MaxPool2d | None) -> LayerStep:
+    """IF neurons driven by ``stack`` and gated by ``pool``: a function of the input spikes
+    ``[T, N, ...]``, the membrane and the spike counts so far that returns the passed spikes, the
+    counts and the membrane (:func:`bridges.neurons.count_and_gate`). A stack that is one Linear,
+    or one zero-padded, ungrouped, undilated Conv2d, reads its weights by presynaptic neuron
+    (event-driven); any other stack is applied to the spikes of every step."""
+    gate = gate_of(pool)
     conv = stack[0] if len(stack) == 1 else None
     if (isinstance(conv, nn.Conv2d) and conv.groups == 1 and conv.dilation == (1, 1)
             and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)):
-        return lambda spikes, membrane: conv2d_integrate_and_fire(spikes, conv.weight, conv.bias, conv.stride,
-                                                                  conv.padding, membrane)
-    return lambda spikes, membrane: integrate_and_fire(membrane, stack(spikes.flatten(0, 1)).unflatten(
-        0, spikes.shape[:2]))
+        return lambda spikes, membrane, counts: conv2d_integrate_and_fire(
+            spikes, conv.weight, conv.bias, conv.stride, conv.padding, membrane, counts, gate)
+    if (linear := single_linear(stack)) is not None:
+        weight_t = linear.weight.t().contiguous()  # rows of the transposed matrix: one per presynaptic neuron
+
+        def currents_of(spikes: torch.Tensor) -> torch.Tensor:
+            return spike_driven_linear(spikes.flatten(2).flatten(0, 1), weight_t, linear.bias)
+    else:
+        def currents_of(spikes: torch.Tensor) -> torch.Tensor:
+            return stack(spikes.flatten(0, 1))
+
+    def step(spikes: torch.Tensor, membrane: torch.Tensor, counts: torch.Tensor):
+        out_spikes, membrane = integrate_and_fire(membrane, currents_of(spikes).unflatten(0, spikes.shape[:2]))
+        return *count_and_gate(out_spikes, counts, gate), membrane
+    return step
 
 
 class SpikingNetwork(nn.Module):
@@ -390,7 +408,7 @@ class SpikingNetwork(nn.Module):
         """Simulate ``steps`` time steps of a batch, ``micro_batch`` images and ``time_chunk`` steps
         at a time (layer by layer within a chunk: one batched product per layer and chunk)."""
         self._check_input(images, steps)
-        layers = [spiking_layer(stack) for stack in self.stacks[:-1]]
+        layers = [spiking_layer(stack, pool) for stack, pool in zip(self.stacks[:-1], self.pools, strict=True)]
         groups = [self._simulate(group, steps, time_chunk, generator, layers)
                   for group in images.split(self.micro_batch)]
         poisson = self.options.input_coding == "poisson"
@@ -404,13 +422,13 @@ class SpikingNetwork(nn.Module):
         )
 
     def _simulate(self, images: torch.Tensor, steps: int, time_chunk: int, generator: torch.Generator | None,
-                  layers: list[Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]]
-                  ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+                  layers: list[LayerStep]) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
         """Evidence, spike counts per layer and synaptic events of one group of images."""
         batch, poisson = images.shape[0], self.options.input_coding == "poisson"
         first_current = None if poisson else self.stacks[0](images)  # constant input: computed once
         membranes = [images.new_full((batch, *shape), self.options.v_init) for shape in self.layer_shapes]
-        counts, passed, pool_counts = [None] * len(layers), [None] * len(layers), [None] * len(layers)
+        counts = [images.new_zeros((batch, *shape)) for shape in self.layer_shapes]
+        passed = [None] * len(layers)  # spikes that passed each layer's max-pool gate
         input_spikes = torch.zeros_like(images)
         for start in range(0, steps, time_chunk):
             chunk = min(time_chunk, steps - start)
@@ -420,20 +438,13 @@ class SpikingNetwork(nn.Module):
             for layer, spiking in enumerate(layers):
                 if layer == 0 and not poisson:  # constant current: spikes in closed form
                     spikes = integrate_and_fire_constant(first_current, self.options.v_init, start, chunk)
+                    spikes, counts[0] = count_and_gate(spikes, counts[0], gate_of(self.pools[0]))
                 else:
-                    spikes, membranes[layer] = spiking(spikes, membranes[layer])
-                fired = spikes.sum(0)
-                counts[layer] = fired if counts[layer] is None else counts[layer] + fired
-                pool = self.pools[layer]
-                if pool is not None:
-                    if pool_counts[layer] is None:
-                        pool_counts[layer] = torch.zeros_like(fired)
-                    spikes, pool_counts[layer] = max_pool_gate(spikes, pool_counts[layer], pool.kernel_size,
-                                                               pool.stride)
-                    fired = spikes.sum(0)
-                    passed[layer] = fired if passed[layer] is None else passed[layer] + fired
-                else:
+                    spikes, counts[layer], membranes[layer] = spiking(spikes, membranes[layer], counts[layer])
+                if self.pools[layer] is None:
                     passed[layer] = counts[layer]
+                else:
+                    passed[layer] = spikes.sum(0) if passed[layer] is None else passed[layer] + spikes.sum(0)
         # the output only integrates: the mean of its input currents is its (linear) stack applied to the mean spikes
         evidence = self.stacks[-1](passed[-1] / steps)
         synaptic_ops = sum(_events(fan, spikes) for fan, spikes in zip(self.fan_outs[1:], passed, strict=True))

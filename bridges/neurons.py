@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 
 SPARSE_DENSITY = 0.25  # below this fraction of active inputs, summing weight rows beats a dense product
+Pool = tuple[tuple[int, int], tuple[int, int]]  # a max-pool gate's kernel and stride
 
 
 def integrate_and_fire(v: torch.Tensor, currents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,30 +97,43 @@ def spike_driven_linear(spikes: torch.Tensor, weight_t: torch.Tensor, bias: torc
     return currents + bias if bias is not None else currents
 
 
+def count_and_gate(spikes: torch.Tensor, counts: torch.Tensor, pool: Pool | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Add the spikes ``[T, ...]`` to ``counts`` and pass them through the max-pool gate ``pool``
+    (kernel, stride), or pass them all when ``pool`` is None. Returns the passed spikes and counts."""
+    if pool is None:
+        return spikes, counts + spikes.sum(0)
+    return max_pool_gate(spikes, counts, *pool)
+
+
 def conv2d_integrate_and_fire(spikes: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                              stride: tuple[int, int], padding: tuple[int, int], membrane: torch.Tensor
-                              ) -> tuple[torch.Tensor, torch.Tensor]:
+                              stride: tuple[int, int], padding: tuple[int, int], membrane: torch.Tensor,
+                              counts: torch.Tensor, pool: Pool | None = None
+                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`integrate_and_fire` driven by ``conv2d(spikes[t], weight) + bias`` for the 0/1 spikes
-    ``[T, N, C, H, W]``; ``membrane [N, O, OH, OW]``. Returns the output spikes ``[T, N, O, OH, OW]``
-    and the final membrane. Event-driven and fused on a CPU (each spike adds one weight column per
-    kernel offset, :func:`bridges.cpu_kernels.conv2d_integrate_and_fire`); dense on a GPU or when
-    many inputs spike."""
+    ``[T, N, C, H, W]``, then :func:`count_and_gate`; ``membrane`` and ``counts`` ``[N, O, OH, OW]``.
+    Returns the passed spikes ``[T, N, O, PH, PW]``, the counts and the final membrane. Event-driven
+    and fused on a CPU (each spike adds one weight column per kernel offset,
+    :func:`bridges.cpu_kernels.conv2d_integrate_and_fire`); dense on a GPU or when many inputs spike."""
     if spikes.device.type != "cpu" or spikes.numel() == 0 or float(spikes.mean()) > SPARSE_DENSITY:
         currents = F.conv2d(spikes.flatten(0, 1), weight, bias, stride, padding).unflatten(0, spikes.shape[:2])
-        return integrate_and_fire(membrane, currents)
+        out_spikes, membrane = integrate_and_fire(membrane, currents)
+        return *count_and_gate(out_spikes, counts, pool), membrane
     from bridges import cpu_kernels
 
     steps, images = spikes.shape[:2]
     outputs, out_h, out_w = membrane.shape[1:]
+    kernel, pool_stride = pool or ((1, 1), (1, 1))
     potential = membrane.permute(0, 2, 3, 1).clone(memory_format=torch.contiguous_format)  # [N, OH, OW, O]
-    out_spikes = torch.empty(steps, images, outputs, out_h, out_w, dtype=spikes.dtype)
+    counts = counts.clone(memory_format=torch.contiguous_format)  # both updated in place by the kernel
+    out_spikes = torch.empty(steps, images, outputs, *_output_size((out_h, out_w), kernel, pool_stride, (0, 0)),
+                             dtype=spikes.dtype)
     bias = torch.zeros(outputs, dtype=spikes.dtype) if bias is None else bias.detach()
     _use_torch_threads()
     cpu_kernels.conv2d_integrate_and_fire(
         spikes.contiguous().numpy(), weight.detach().permute(1, 2, 3, 0).contiguous().numpy(),
-        bias.contiguous().numpy(), potential.view(images, out_h * out_w, outputs).numpy(),
-        out_spikes.view(steps, images, outputs, out_h * out_w).numpy(), out_w, *stride, *padding)
-    return out_spikes, potential.permute(0, 3, 1, 2)  # channels-last memory, NCHW shape
+        bias.contiguous().numpy(), potential.view(images, out_h * out_w, outputs).numpy(), counts.numpy(),
+        out_spikes.numpy(), *stride, *padding, *kernel, *pool_stride)
+    return out_spikes, counts, potential.permute(0, 3, 1, 2)  # membrane: channels-last memory, NCHW shape
 
 
 def _output_size(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],

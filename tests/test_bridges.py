@@ -102,22 +102,27 @@ def pixel_spikes(mnist):
     return poisson_spikes(images, 12, torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("stride, padding, bias", [((1, 1), (0, 0), True), ((2, 2), (1, 1), False),
-                                                   ((1, 2), (2, 0), True)])
-def test_event_driven_convolution_layer_equals_the_dense_one(pixel_spikes, stride, padding, bias):
+@pytest.mark.parametrize("stride, padding, bias, pool", [
+    ((1, 1), (0, 0), True, None), ((2, 2), (1, 1), False, ((2, 2), (2, 2))), ((1, 2), (2, 0), True, ((3, 2), (2, 1)))])
+def test_event_driven_convolution_layer_equals_the_dense_one(pixel_spikes, stride, padding, bias, pool):
     generator = torch.Generator().manual_seed(1)
     # multiples of 1/32: every sum is exact in float32, so any order of summation gives the same spikes
     weight = torch.randint(-12, 13, (6, 3, 3, 4), generator=generator) / 32
     bias = torch.randint(-4, 5, (6,), generator=generator) / 32 if bias else None
     out_size = F.conv2d(pixel_spikes[0], weight, bias, stride, padding).shape[1:]
     membrane = torch.full((pixel_spikes.shape[1], *out_size), 0.5)
+    counts = torch.randint(0, 3, membrane.shape, generator=generator).float()  # many ties for the gate
     assert 0 < float(pixel_spikes.mean()) < SPARSE_DENSITY  # the event-driven path is the one tested
-    spikes, final_membrane = conv2d_integrate_and_fire(pixel_spikes, weight, bias, stride, padding, membrane)
+    passed, final_counts, final_membrane = conv2d_integrate_and_fire(pixel_spikes, weight, bias, stride, padding,
+                                                                     membrane, counts, pool)
     currents = F.conv2d(pixel_spikes.flatten(0, 1), weight, bias, stride, padding).unflatten(0, pixel_spikes.shape[:2])
-    expected, expected_membrane = integrate_and_fire(membrane, currents)
-    assert torch.equal(spikes, expected) and torch.equal(final_membrane, expected_membrane)
-    assert 0 < float(spikes.mean()) < 1
-    assert torch.equal(membrane, torch.full_like(membrane, 0.5))  # the caller's membrane is left as it was
+    spikes, expected_membrane = integrate_and_fire(membrane, currents)
+    expected, expected_counts = (spikes, counts + spikes.sum(0)) if pool is None else max_pool_gate_stepwise(
+        spikes, counts, *pool)
+    assert torch.equal(passed, expected) and torch.equal(final_membrane, expected_membrane)
+    assert torch.equal(final_counts, expected_counts)
+    assert 0 < float(passed.mean()) < 1
+    assert torch.equal(membrane, torch.full_like(membrane, 0.5))  # the caller's state is left as it was
 
 
 @pytest.mark.parametrize("kernel, stride", [((2, 2), (2, 2)), ((3, 2), (2, 1))])
