@@ -48,22 +48,24 @@ def _count_spike(plane, y, x, winner_y, winner_x, kernel_h, kernel_w, stride_y, 
 
 
 @numba.njit(parallel=True, cache=True, boundscheck=False)
-def conv2d_integrate_and_fire(spikes, weight, bias, membrane, counts, out_spikes, stride_y, stride_x, pad_y, pad_x,
-                              pool_h, pool_w, pool_stride_y, pool_stride_x):  # pragma: no cover
-    """spikes ``[T, N, C, H, W]`` (nonzero = spike), weight ``[C, KH, KW, O]``, bias ``[O]``,
+def conv2d_integrate_and_fire(spikes, weight, kernel_h, kernel_w, bias, membrane, counts, out_spikes, stride_y,
+                              stride_x, pad_y, pad_x, pool_h, pool_w, pool_stride_y, pool_stride_x):  # pragma: no cover
+    """spikes ``[T, N, C, H, W]`` (nonzero = spike), weight ``[C * KH * KW, O]`` (row c KH KW +
+    ky KW + kx is W[:, c, ky, kx]), bias ``[O]``,
     membrane ``[N, OH * OW, O]`` and counts ``[N, O, OH, OW]`` (spikes so far), both updated in
     place; writes the gated spikes ``out_spikes [T, N, O, PH, PW]`` (a 1 x 1 pool with stride 1
     passes every spike). IF with unit threshold, reset by subtraction: v += I; spike where v >= 1;
     v -= spike."""
     steps, images, channels, height, width = spikes.shape
-    _, kernel_h, kernel_w, outputs = weight.shape
+    outputs = weight.shape[1]
     out_width = counts.shape[3]
     positions = membrane.shape[1]
     pooled_h, pooled_w = out_spikes.shape[3], out_spikes.shape[4]
     for n in numba.prange(images):
         starts = np.empty(height * width + 1, np.int32)  # spikes of input position p: listed[starts[p]:starts[p + 1]]
         cursor = np.empty(height * width, np.int32)
-        listed = np.empty(channels * height * width, np.int32)  # their channels
+        listed = np.empty(channels * height * width, np.int32)  # their channels' first weight rows
+        rows = np.empty(channels * kernel_h * kernel_w, np.int32)  # weight rows of one output's current
         current = np.empty(outputs, np.float32)
         fired = np.empty((positions, outputs), np.bool_)  # this step's spikes
         winner_y = np.empty((outputs, pooled_h, pooled_w), np.int64)
@@ -85,12 +87,12 @@ def conv2d_integrate_and_fire(spikes, weight, bias, membrane, counts, out_spikes
                 for y in range(height):
                     for x in range(width):
                         if frame[c, y, x] != 0:
-                            listed[cursor[y * width + x]] = c
+                            listed[cursor[y * width + x]] = c * kernel_h * kernel_w
                             cursor[y * width + x] += 1
             for position in range(positions):
                 out_y = position // out_width
                 out_x = position - out_y * out_width
-                current[:] = bias
+                count = 0
                 for ky in range(kernel_h):
                     y = out_y * stride_y - pad_y + ky
                     if y < 0 or y >= height:
@@ -100,9 +102,18 @@ def conv2d_integrate_and_fire(spikes, weight, bias, membrane, counts, out_spikes
                         if x < 0 or x >= width:
                             continue
                         for index in range(starts[y * width + x], starts[y * width + x + 1]):
-                            column = weight[listed[index], ky, kx]
-                            for o in range(outputs):
-                                current[o] += column[o]
+                            rows[count] = listed[index] + ky * kernel_w + kx
+                            count += 1
+                current[:] = bias
+                for first in range(0, count - 3, 4):  # four rows per pass: a quarter of the stores
+                    w0, w1 = weight[rows[first]], weight[rows[first + 1]]
+                    w2, w3 = weight[rows[first + 2]], weight[rows[first + 3]]
+                    for o in range(outputs):
+                        current[o] += (w0[o] + w1[o]) + (w2[o] + w3[o])
+                for index in range(count - count % 4, count):
+                    column = weight[rows[index]]
+                    for o in range(outputs):
+                        current[o] += column[o]
                 potential = membrane[n, position]
                 for o in range(outputs):
                     v = potential[o] + current[o]

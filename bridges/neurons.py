@@ -128,11 +128,12 @@ def conv2d_integrate_and_fire(spikes: torch.Tensor, weight: torch.Tensor, bias: 
     out_spikes = torch.empty(steps, images, outputs, *_output_size((out_h, out_w), kernel, pool_stride, (0, 0)),
                              dtype=spikes.dtype)
     bias = torch.zeros(outputs, dtype=spikes.dtype) if bias is None else bias.detach()
+    weight_rows = weight.detach().permute(1, 2, 3, 0).reshape(-1, outputs).contiguous()  # (c, ky, kx): W[:, c, ky, kx]
     _use_torch_threads()
     cpu_kernels.conv2d_integrate_and_fire(
-        spikes.contiguous().numpy(), weight.detach().permute(1, 2, 3, 0).contiguous().numpy(),
-        bias.contiguous().numpy(), potential.view(images, out_h * out_w, outputs).numpy(), counts.numpy(),
-        out_spikes.numpy(), *stride, *padding, *kernel, *pool_stride)
+        spikes.contiguous().numpy(), weight_rows.numpy(), *weight.shape[2:], bias.contiguous().numpy(),
+        potential.view(images, out_h * out_w, outputs).numpy(), counts.numpy(), out_spikes.numpy(), *stride, *padding,
+        *kernel, *pool_stride)
     return out_spikes, counts, potential.permute(0, 3, 1, 2)  # membrane: channels-last memory, NCHW shape
 
 
