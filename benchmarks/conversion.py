@@ -106,6 +106,15 @@ def latest_run(kind: str) -> Path:
     return candidates[-1]
 
 
+def save(args: argparse.Namespace, rows: list[dict], finished: bool) -> None:
+    """Write the settings, machine and rows so far to ``args.output`` (atomically)."""
+    write_json_atomic(args.output, {
+        "settings": {**vars(args), "output": str(args.output)}, "finished": finished,
+        "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
+        "environment": environment(), "rows": rows,
+    })
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["mlp", "cnn"], choices=["mlp", "cnn"])
@@ -152,13 +161,10 @@ def main() -> None:
                     cell += (f" [only ours {versus['only_ours_right']}, only peer {versus['only_peer_right']}, "
                              f"p {versus['mcnemar_p']:.2f}]")
                 rows.append(row)
+                save(args, rows, finished=False)  # an interrupted run keeps every result measured so far
                 cells.append(cell)
             print(f"| {steps} | " + " | ".join(cells) + " |", flush=True)
-    write_json_atomic(args.output, {
-        "settings": {**vars(args), "output": str(args.output)},
-        "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
-        "environment": environment(), "rows": rows,
-    })
+    save(args, rows, finished=True)
     print(f"\nwritten to {args.output}")
 
 
