@@ -310,8 +310,8 @@ def fan_out(stack: nn.Sequential, input_shape: tuple[int, ...]) -> torch.Tensor:
                 op.weight.fill_(1.0)
                 if op.bias is not None:
                     op.bias.zero_()
-    activity = torch.zeros(1, *input_shape, requires_grad=True)
-    with torch.enable_grad():
+    with torch.inference_mode(False), torch.enable_grad():
+        activity = torch.zeros(1, *input_shape, requires_grad=True)
         unit(activity).sum().backward()
     return activity.grad[0]
 

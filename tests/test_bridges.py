@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bridges import neurons
 from bridges.conversion import ConversionError, convert
 from bridges.equivalence import measure
 from bridges.neurons import (
@@ -93,6 +94,21 @@ def test_a_network_built_here_converts_and_keeps_its_function(mnist):
     torch.testing.assert_close(analog_logits, logits, rtol=1e-4, atol=1e-4)  # BatchNorm folded, scales undone
     agreement = (snn(test_x[:200], steps=64).argmax(1) == logits.argmax(1)).float().mean()
     assert agreement >= 0.95
+
+
+def test_dense_simulation_as_on_a_gpu_gives_the_event_driven_spike_counts(mnist, monkeypatch):
+    """The dense path (taken on a GPU, or when many inputs spike) against the compiled event-driven
+    one on a CPU, with Poisson input, so that both convolutions and the max-pool gate are simulated."""
+    train_x, train_y, test_x, _ = mnist
+    torch.manual_seed(0)
+    snn = convert(fit(UserNet(), train_x, train_y, epochs=1), train_x[:500], input_coding="poisson")
+    event_driven = snn.run(test_x[:32], 24, generator=torch.Generator().manual_seed(3))
+    monkeypatch.setattr(neurons, "SPARSE_DENSITY", -1.0)  # every layer dense
+    dense = snn.run(test_x[:32], 24, generator=torch.Generator().manual_seed(3))
+    for fast, slow in zip(event_driven.spike_counts, dense.spike_counts, strict=True):
+        assert fast.sum() > 0
+        assert (fast != slow).float().mean() < 1e-3  # equal but for float rounding at the threshold
+    assert (event_driven.evidence.argmax(1) == dense.evidence.argmax(1)).float().mean() >= 0.97
 
 
 @pytest.fixture(scope="module")
