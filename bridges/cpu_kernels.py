@@ -50,12 +50,11 @@ def _count_spike(plane, y, x, winner_y, winner_x, kernel_h, kernel_w, stride_y, 
 @numba.njit(parallel=True, cache=True, boundscheck=False)
 def conv2d_integrate_and_fire(spikes, weight, kernel_h, kernel_w, bias, membrane, counts, out_spikes, stride_y,
                               stride_x, pad_y, pad_x, pool_h, pool_w, pool_stride_y, pool_stride_x):  # pragma: no cover
-    """spikes ``[T, N, C, H, W]`` (nonzero = spike), weight ``[C * KH * KW, O]`` (row c KH KW +
-    ky KW + kx is W[:, c, ky, kx]), bias ``[O]``,
-    membrane ``[N, OH * OW, O]`` and counts ``[N, O, OH, OW]`` (spikes so far), both updated in
-    place; writes the gated spikes ``out_spikes [T, N, O, PH, PW]`` (a 1 x 1 pool with stride 1
-    passes every spike). IF with unit threshold, reset by subtraction: v += I; spike where v >= 1;
-    v -= spike."""
+    """spikes ``[T, N, C, H, W]`` (nonzero = spike); weight ``[C * KH * KW, O]``, whose row
+    (c KH + ky) KW + kx is W[:, c, ky, kx]; bias ``[O]``; membrane ``[N, OH * OW, O]`` and counts
+    ``[N, O, OH, OW]`` (spikes so far), both updated in place. Writes the gated spikes
+    ``out_spikes [T, N, O, PH, PW]`` (a 1 x 1 pool with stride 1 passes every spike). IF with unit
+    threshold, reset by subtraction: v += I; spike where v >= 1; v -= spike."""
     steps, images, channels, height, width = spikes.shape
     outputs = weight.shape[1]
     out_width = counts.shape[3]
