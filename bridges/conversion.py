@@ -303,14 +303,13 @@ def fan_out(stack: nn.Sequential, input_shape: tuple[int, ...]) -> torch.Tensor:
     """The number of synapses each input neuron of ``stack`` makes onto its outputs (its fan-out),
     so that a layer's synaptic events per image are the sum of activity times fan-out. With every
     weight 1 and no bias the stack is a linear map u, and the gradient of sum(u(x)) is the fan-out."""
-    unit = copy.deepcopy(stack)
-    with torch.no_grad():
+    with torch.inference_mode(False), torch.enable_grad():  # also when called in inference mode
+        unit = copy.deepcopy(stack)
         for op in unit:
             if isinstance(op, AFFINE):
-                op.weight.fill_(1.0)
+                op.weight = nn.Parameter(torch.ones_like(op.weight))
                 if op.bias is not None:
-                    op.bias.zero_()
-    with torch.inference_mode(False), torch.enable_grad():
+                    op.bias = nn.Parameter(torch.zeros_like(op.bias))
         activity = torch.zeros(1, *input_shape, requires_grad=True)
         unit(activity).sum().backward()
     return activity.grad[0]

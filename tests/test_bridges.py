@@ -111,6 +111,17 @@ def test_dense_simulation_as_on_a_gpu_gives_the_event_driven_spike_counts(mnist,
     assert (event_driven.evidence.argmax(1) == dense.evidence.argmax(1)).float().mean() >= 0.97
 
 
+def test_conversion_inside_inference_mode_counts_the_same_synaptic_events(mnist):
+    train_x, _, test_x, _ = mnist
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 13 * 13, 10))
+    normal = convert(net, train_x[:200]).run(test_x[:8], 8)
+    with torch.inference_mode():
+        inferred = convert(net, train_x[:200]).run(test_x[:8], 8)
+    assert torch.equal(normal.evidence, inferred.evidence)
+    assert torch.equal(normal.synaptic_ops, inferred.synaptic_ops) and normal.synaptic_ops.min() > 0
+
+
 @pytest.fixture(scope="module")
 def pixel_spikes(mnist):
     """Poisson spikes of 16 test images over 12 steps, as 3 channels: ``[12, 16, 3, 28, 28]``."""
