@@ -106,13 +106,9 @@ def latest_run(kind: str) -> Path:
     return candidates[-1]
 
 
-def save(args: argparse.Namespace, rows: list[dict], finished: bool) -> None:
-    """Write the settings, machine and rows so far to ``args.output`` (atomically)."""
-    write_json_atomic(args.output, {
-        "settings": {**vars(args), "output": str(args.output)}, "finished": finished,
-        "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
-        "environment": environment(), "rows": rows,
-    })
+def save(path: Path, context: dict, rows: list[dict], finished: bool) -> None:
+    """Write the run's ``context`` (settings, machine, environment) and the rows so far (atomically)."""
+    write_json_atomic(path, {**context, "finished": finished, "rows": rows})
 
 
 def main() -> None:
@@ -137,7 +133,11 @@ def main() -> None:
         print(f"skipping {name}: `{PEER_MODULES[name]}` is not installed (make install-peers)")
     calibration, _ = as_tensors(load("mnist", "train").head(CALIBRATION_IMAGES))
     images, labels = as_tensors(load("mnist", "test").head(args.test_images))
-    rows = []
+    rows, context = [], {
+        "settings": {**vars(args), "output": str(args.output)},
+        "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
+        "environment": environment(),
+    }
     for model_name in args.models:
         run = load_run(latest_run(model_name))
         ann = run.model.eval()
@@ -161,10 +161,10 @@ def main() -> None:
                     cell += (f" [only ours {versus['only_ours_right']}, only peer {versus['only_peer_right']}, "
                              f"p {versus['mcnemar_p']:.2f}]")
                 rows.append(row)
-                save(args, rows, finished=False)  # an interrupted run keeps every result measured so far
+                save(args.output, context, rows, finished=False)  # an interrupted run keeps what it measured
                 cells.append(cell)
             print(f"| {steps} | " + " | ".join(cells) + " |", flush=True)
-    save(args, rows, finished=True)
+    save(args.output, context, rows, finished=True)
     print(f"\nwritten to {args.output}")
 
 

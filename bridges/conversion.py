@@ -355,7 +355,8 @@ def spiking_layer(stack: nn.Sequential, pool: nn.MaxPool2d | None) -> LayerStep:
         def currents_of(spikes: torch.Tensor) -> torch.Tensor:
             return stack(spikes.flatten(0, 1))
 
-    def step(spikes: torch.Tensor, membrane: torch.Tensor, counts: torch.Tensor):
+    def step(spikes: torch.Tensor, membrane: torch.Tensor, counts: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out_spikes, membrane = integrate_and_fire(membrane, currents_of(spikes).unflatten(0, spikes.shape[:2]))
         return *count_and_gate(out_spikes, counts, gate), membrane
     return step
@@ -405,7 +406,7 @@ class SpikingNetwork(nn.Module):
     def run(self, images: torch.Tensor, steps: int, time_chunk: int = 16, generator: torch.Generator | None = None
             ) -> SpikingRun:
         """Simulate ``steps`` time steps of a batch, ``micro_batch`` images and ``time_chunk`` steps
-        at a time (layer by layer within a chunk: one batched product per layer and chunk)."""
+        at a time (layer by layer within a chunk: one call per layer and chunk)."""
         self._check_input(images, steps)
         layers = [spiking_layer(stack, pool) for stack, pool in zip(self.stacks[:-1], self.pools, strict=True)]
         groups = [self._simulate(group, steps, time_chunk, generator, layers)

@@ -83,10 +83,16 @@ def test_spiking_accuracy_approaches_the_ann(mnist, mlp):
     assert report.results[0].accuracy <= report.results[-1].accuracy
 
 
-def test_a_network_built_here_converts_and_keeps_its_function(mnist):
-    train_x, train_y, test_x, _ = mnist
+@pytest.fixture(scope="module")
+def user_net(mnist):
+    """:class:`UserNet` trained for one epoch (a network that is not one of the project's classes)."""
     torch.manual_seed(0)
-    model = fit(UserNet(), train_x, train_y, epochs=1)
+    return fit(UserNet(), mnist[0], mnist[1], epochs=1)
+
+
+def test_a_network_built_here_converts_and_keeps_its_function(mnist, user_net):
+    train_x, _, test_x, _ = mnist
+    model = user_net
     snn = convert(model, train_x[:500])
     with torch.no_grad():
         logits = model(test_x[:200])
@@ -96,12 +102,11 @@ def test_a_network_built_here_converts_and_keeps_its_function(mnist):
     assert agreement >= 0.95
 
 
-def test_dense_simulation_as_on_a_gpu_gives_the_event_driven_spike_counts(mnist, monkeypatch):
+def test_dense_simulation_as_on_a_gpu_gives_the_event_driven_spike_counts(mnist, user_net, monkeypatch):
     """The dense path (taken on a GPU, or when many inputs spike) against the compiled event-driven
     one on a CPU, with Poisson input, so that both convolutions and the max-pool gate are simulated."""
-    train_x, train_y, test_x, _ = mnist
-    torch.manual_seed(0)
-    snn = convert(fit(UserNet(), train_x, train_y, epochs=1), train_x[:500], input_coding="poisson")
+    train_x, _, test_x, _ = mnist
+    snn = convert(user_net, train_x[:500], input_coding="poisson")
     event_driven = snn.run(test_x[:32], 24, generator=torch.Generator().manual_seed(3))
     monkeypatch.setattr(neurons, "SPARSE_DENSITY", -1.0)  # every layer dense
     dense = snn.run(test_x[:32], 24, generator=torch.Generator().manual_seed(3))
