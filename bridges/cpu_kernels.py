@@ -9,9 +9,9 @@ where a dense convolution does one per output position, input channel and offset
 is integrated at once, so no current tensor is written, and only the gated spikes leave.
 
 The max-pool gate (Rueckauer et al. 2017) passes the spike of the unit of each window that has
-fired most (the first such unit in row-major order, as ``max_pool2d``). Only a unit that spikes
-gains a count, so only it can displace its windows' winners: the winners are found once per call
-and then updated per spike. ``max_pool_gate`` applies the same gate to given spikes.
+fired most so far (the first such unit in row-major order, as ``max_pool2d``). Both kernels keep
+spikes and counts position-major (``[H * W, C]``), so that the gate compares whole rows of
+channels at a time (:func:`_gate_step`); ``max_pool_gate`` applies it to given spikes.
 """
 
 from __future__ import annotations
@@ -21,30 +21,53 @@ import numpy as np
 
 
 @numba.njit(cache=True, boundscheck=False)
-def _find_winners(plane, winner_y, winner_x, kernel_h, kernel_w, stride_y, stride_x):  # pragma: no cover
-    """The unit of each pooling window of ``plane [H, W]`` with the highest count."""
-    height, width = plane.shape
-    for out_y in range(winner_y.shape[0]):
-        for out_x in range(winner_y.shape[1]):
-            best_y, best_x = out_y * stride_y, out_x * stride_x
-            for y in range(out_y * stride_y, min(out_y * stride_y + kernel_h, height)):
-                for x in range(out_x * stride_x, min(out_x * stride_x + kernel_w, width)):
-                    if plane[y, x] > plane[best_y, best_x]:
-                        best_y, best_x = y, x
-            winner_y[out_y, out_x], winner_x[out_y, out_x] = best_y, best_x
+def _position_major(planes):  # pragma: no cover
+    """``planes [C, H, W]`` as a new ``[H * W, C]`` array."""
+    channels, height, width = planes.shape
+    rows = np.empty((height * width, channels), planes.dtype)
+    for c in range(channels):
+        for y in range(height):
+            for x in range(width):
+                rows[y * width + x, c] = planes[c, y, x]
+    return rows
 
 
 @numba.njit(cache=True, boundscheck=False)
-def _count_spike(plane, y, x, winner_y, winner_x, kernel_h, kernel_w, stride_y, stride_x):  # pragma: no cover
-    """Count a spike of unit (y, x) of ``plane`` and let it displace the winners it now beats."""
-    plane[y, x] += 1
-    out_h, out_w = winner_y.shape
-    for out_y in range(max(0, (y - kernel_h + stride_y) // stride_y), min(out_h, y // stride_y + 1)):
-        for out_x in range(max(0, (x - kernel_w + stride_x) // stride_x), min(out_w, x // stride_x + 1)):
-            best_y, best_x = winner_y[out_y, out_x], winner_x[out_y, out_x]
-            if plane[y, x] > plane[best_y, best_x] or (plane[y, x] == plane[best_y, best_x]
-                                                       and (y, x) < (best_y, best_x)):
-                winner_y[out_y, out_x], winner_x[out_y, out_x] = y, x
+def _write_planes(rows, planes):  # pragma: no cover
+    """Write the position-major ``rows [H * W, C]`` into ``planes [C, H, W]``."""
+    channels, height, width = planes.shape
+    for c in range(channels):
+        for y in range(height):
+            for x in range(width):
+                planes[c, y, x] = rows[y * width + x, c]
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _gate_step(counts, fired, width, gated, kernel_h, kernel_w, stride_y, stride_x):  # pragma: no cover
+    """Max-pool gate of one step. ``counts`` and ``fired`` ``[H * W, C]``: spikes so far (this
+    step's included) and this step's spikes (0/1). Writes ``gated [C, PH, PW]``: each window
+    passes the spike of its unit with the most spikes, the first in row-major order among ties.
+    Each unit's key, count * 2K + 2 (K - 1 - its index in the window) + its spike, orders the
+    units of a K-unit window in that way, so the winner's spike is the parity of the largest key
+    (a plain maximum over each row of channels, which the compiler vectorises; exact while
+    count * 2K < 2**24)."""
+    height, channels = counts.shape[0] // width, counts.shape[1]
+    best = np.empty(channels, np.float32)
+    span = np.float32(2 * kernel_h * kernel_w)
+    for out_y in range(gated.shape[1]):
+        for out_x in range(gated.shape[2]):
+            top, left = out_y * stride_y, out_x * stride_x
+            best[:] = -1.0
+            rank = span
+            for y in range(top, min(top + kernel_h, height)):
+                for x in range(left, min(left + kernel_w, width)):
+                    rank -= np.float32(2.0)
+                    unit_counts, unit_fired = counts[y * width + x], fired[y * width + x]
+                    for c in range(channels):
+                        key = unit_counts[c] * span + rank + unit_fired[c]
+                        best[c] = key if key > best[c] else best[c]
+            for c in range(channels):
+                gated[c, out_y, out_x] = np.int32(best[c]) & 1
 
 
 @numba.njit(parallel=True, cache=True, boundscheck=False)
@@ -59,26 +82,21 @@ def conv2d_integrate_and_fire(spikes, weight, kernel_h, kernel_w, bias, membrane
     outputs = weight.shape[1]
     out_width = counts.shape[3]
     positions = membrane.shape[1]
-    pooled_h, pooled_w = out_spikes.shape[3], out_spikes.shape[4]
     for n in numba.prange(images):
         starts = np.empty(height * width + 1, np.int32)  # spikes of input position p: listed[starts[p]:starts[p + 1]]
         cursor = np.empty(height * width, np.int32)
         listed = np.empty(channels * height * width, np.int32)  # their channels' first weight rows
         rows = np.empty(channels * kernel_h * kernel_w, np.int32)  # weight rows of one output's current
         current = np.empty(outputs, np.float32)
-        fired = np.empty((positions, outputs), np.bool_)  # this step's spikes
-        winner_y = np.empty((outputs, pooled_h, pooled_w), np.int64)
-        winner_x = np.empty((outputs, pooled_h, pooled_w), np.int64)
-        for o in range(outputs):
-            _find_winners(counts[n, o], winner_y[o], winner_x[o], pool_h, pool_w, pool_stride_y, pool_stride_x)
+        fired = np.empty((positions, outputs), out_spikes.dtype)  # this step's spikes
+        so_far = _position_major(counts[n])
         for t in range(steps):
             frame = spikes[t, n]
             starts[:] = 0
             for c in range(channels):
                 for y in range(height):
                     for x in range(width):
-                        if frame[c, y, x] != 0:
-                            starts[y * width + x + 1] += 1
+                        starts[y * width + x + 1] += frame[c, y, x] != 0
             for p in range(height * width):
                 starts[p + 1] += starts[p]
                 cursor[p] = starts[p]
@@ -104,29 +122,28 @@ def conv2d_integrate_and_fire(spikes, weight, kernel_h, kernel_w, bias, membrane
                             rows[count] = listed[index] + ky * kernel_w + kx
                             count += 1
                 current[:] = bias
-                for first in range(0, count - 3, 4):  # four rows per pass: a quarter of the stores
+                first = 0
+                while first + 8 <= count:  # eight rows per pass: an eighth of the loads and stores of current
                     w0, w1 = weight[rows[first]], weight[rows[first + 1]]
                     w2, w3 = weight[rows[first + 2]], weight[rows[first + 3]]
+                    w4, w5 = weight[rows[first + 4]], weight[rows[first + 5]]
+                    w6, w7 = weight[rows[first + 6]], weight[rows[first + 7]]
                     for o in range(outputs):
-                        current[o] += (w0[o] + w1[o]) + (w2[o] + w3[o])
-                for index in range(count - count % 4, count):
+                        current[o] += ((w0[o] + w1[o]) + (w2[o] + w3[o])) + ((w4[o] + w5[o]) + (w6[o] + w7[o]))
+                    first += 8
+                for index in range(first, count):
                     column = weight[rows[index]]
                     for o in range(outputs):
                         current[o] += column[o]
-                potential = membrane[n, position]
+                potential, spiked, spikes_so_far = membrane[n, position], fired[position], so_far[position]
                 for o in range(outputs):
                     v = potential[o] + current[o]
-                    fired[position, o] = v >= 1.0
-                    potential[o] = v - 1.0 if v >= 1.0 else v
-                for o in range(outputs):
-                    if fired[position, o]:
-                        _count_spike(counts[n, o], out_y, out_x, winner_y[o], winner_x[o], pool_h, pool_w,
-                                     pool_stride_y, pool_stride_x)
-            for o in range(outputs):
-                for pooled_y in range(pooled_h):
-                    for pooled_x in range(pooled_w):
-                        position = winner_y[o, pooled_y, pooled_x] * out_width + winner_x[o, pooled_y, pooled_x]
-                        out_spikes[t, n, o, pooled_y, pooled_x] = 1.0 if fired[position, o] else 0.0
+                    spike = 1.0 if v >= 1.0 else 0.0
+                    potential[o] = v - spike
+                    spiked[o] = spike
+                    spikes_so_far[o] += spike
+            _gate_step(so_far, fired, out_width, out_spikes[t, n], pool_h, pool_w, pool_stride_y, pool_stride_x)
+        _write_planes(so_far, counts[n])
 
 
 @numba.njit(parallel=True, cache=True, boundscheck=False)
@@ -135,18 +152,10 @@ def max_pool_gate(spikes, counts, pooled, kernel_h, kernel_w, stride_y, stride_x
     writes ``pooled [T, B, C, OH, OW]``: each window passes the spike of its unit with the most
     spikes including this step."""
     steps, batch, channels, height, width = spikes.shape
-    out_h, out_w = pooled.shape[3], pooled.shape[4]
     for b in numba.prange(batch):
-        winner_y, winner_x = np.empty((out_h, out_w), np.int64), np.empty((out_h, out_w), np.int64)
-        for c in range(channels):
-            _find_winners(counts[b, c], winner_y, winner_x, kernel_h, kernel_w, stride_y, stride_x)
-            for t in range(steps):
-                step_spikes = spikes[t, b, c]
-                for y in range(height):
-                    for x in range(width):
-                        if step_spikes[y, x] != 0:
-                            _count_spike(counts[b, c], y, x, winner_y, winner_x, kernel_h, kernel_w, stride_y,
-                                         stride_x)
-                for out_y in range(out_h):
-                    for out_x in range(out_w):
-                        pooled[t, b, c, out_y, out_x] = step_spikes[winner_y[out_y, out_x], winner_x[out_y, out_x]]
+        so_far = _position_major(counts[b])
+        for t in range(steps):
+            fired = _position_major(spikes[t, b])
+            so_far += fired
+            _gate_step(so_far, fired, width, pooled[t, b], kernel_h, kernel_w, stride_y, stride_x)
+        _write_planes(so_far, counts[b])

@@ -38,11 +38,9 @@ def integrate_and_fire_constant(current: torch.Tensor, v_init: float, first_step
     driven by a constant ``current`` from ``v_init`` (in [0, 1)), in closed form: the loop of
     :func:`integrate_and_fire` has fired n(t) = floor(v_init + t clip(I, 0, 1)) times after t steps.
     """
-    rate = current.clamp(0, 1)
     t = torch.arange(first_step, first_step + steps + 1, dtype=current.dtype, device=current.device)
-    t = t.view(-1, *[1] * current.dim())
-    fired = torch.floor(v_init + t * rate)
-    return fired[1:] - fired[:-1]
+    fired = (t.view(-1, *[1] * current.dim()) * current.clamp(0, 1)).add_(v_init).floor_()  # one temporary
+    return torch.diff(fired, dim=0)
 
 
 def max_pool_gate(spikes: torch.Tensor, counts: torch.Tensor, kernel: int | tuple[int, int],
