@@ -37,6 +37,7 @@ from bridges.neurons import (
     integrate_and_fire_constant,
     poisson_spikes,
     spike_driven_linear,
+    sum_over_steps,
 )
 from rate_models.log_network import LogNetwork
 from rate_models.quantised import QCFS
@@ -426,6 +427,8 @@ class SpikingNetwork(nn.Module):
         """Evidence, spike counts per layer and synaptic events of one group of images."""
         batch, poisson = images.shape[0], self.options.input_coding == "poisson"
         first_current = None if poisson else self.stacks[0](images)  # constant input: computed once
+        if first_current is not None and first_current.dim() == 4:  # the compiled kernels read channels-last memory
+            first_current = first_current.contiguous(memory_format=torch.channels_last)
         membranes = [images.new_full((batch, *shape), self.options.v_init) for shape in self.layer_shapes]
         counts = [images.new_zeros((batch, *shape)) for shape in self.layer_shapes]
         passed = [None] * len(layers)  # spikes that passed each layer's max-pool gate
@@ -444,7 +447,8 @@ class SpikingNetwork(nn.Module):
                 if self.pools[layer] is None:
                     passed[layer] = counts[layer]
                 else:
-                    passed[layer] = spikes.sum(0) if passed[layer] is None else passed[layer] + spikes.sum(0)
+                    passed_now = sum_over_steps(spikes)
+                    passed[layer] = passed_now if passed[layer] is None else passed[layer] + passed_now
         # the output only integrates: the mean of its input currents is its (linear) stack applied to the mean spikes
         evidence = self.stacks[-1](passed[-1] / steps)
         synaptic_ops = sum(_events(fan, spikes) for fan, spikes in zip(self.fan_outs[1:], passed, strict=True))

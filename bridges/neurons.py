@@ -56,12 +56,12 @@ def max_pool_gate(spikes: torch.Tensor, counts: torch.Tensor, kernel: int | tupl
         return max_pool_gate_stepwise(spikes, counts, kernel, stride)
     from bridges import cpu_kernels
 
-    counts = counts.clone(memory_format=torch.contiguous_format)  # the kernel adds into it
+    counts = _channels_last(counts, copy=True)  # the kernel adds into it
     out_h, out_w = _output_size(spikes.shape[-2:], kernel, stride, (0, 0))
-    pooled = torch.empty(*spikes.shape[:3], out_h, out_w, dtype=spikes.dtype)
+    pooled = torch.empty(*spikes.shape[:2], out_h, out_w, spikes.shape[2], dtype=spikes.dtype)
     _use_torch_threads()
-    cpu_kernels.max_pool_gate(spikes.contiguous().numpy(), counts.numpy(), pooled.numpy(), *kernel, *stride)
-    return pooled, counts
+    cpu_kernels.max_pool_gate(_channels_last(spikes).numpy(), counts.numpy(), pooled.numpy(), *kernel, *stride)
+    return _channels_first(pooled), _channels_first(counts)
 
 
 def max_pool_gate_stepwise(spikes: torch.Tensor, counts: torch.Tensor, kernel: tuple[int, int],
@@ -95,11 +95,17 @@ def spike_driven_linear(spikes: torch.Tensor, weight_t: torch.Tensor, bias: torc
     return currents + bias if bias is not None else currents
 
 
+def sum_over_steps(spikes: torch.Tensor) -> torch.Tensor:
+    """``spikes.sum(0)`` in the memory order of ``spikes`` (summed into a contiguous result, a
+    channels-last view takes ten times longer)."""
+    return torch.sum(spikes, 0, out=torch.empty_like(spikes[0]))
+
+
 def count_and_gate(spikes: torch.Tensor, counts: torch.Tensor, pool: Pool | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Add the spikes ``[T, ...]`` to ``counts`` and pass them through the max-pool gate ``pool``
     (kernel, stride), or pass them all when ``pool`` is None. Returns the passed spikes and counts."""
     if pool is None:
-        return spikes, counts + spikes.sum(0)
+        return spikes, counts + sum_over_steps(spikes)
     return max_pool_gate(spikes, counts, *pool)
 
 
@@ -121,18 +127,28 @@ def conv2d_integrate_and_fire(spikes: torch.Tensor, weight: torch.Tensor, bias: 
     steps, images = spikes.shape[:2]
     outputs, out_h, out_w = membrane.shape[1:]
     kernel, pool_stride = pool or ((1, 1), (1, 1))
-    potential = membrane.permute(0, 2, 3, 1).clone(memory_format=torch.contiguous_format)  # [N, OH, OW, O]
-    counts = counts.clone(memory_format=torch.contiguous_format)  # both updated in place by the kernel
-    out_spikes = torch.empty(steps, images, outputs, *_output_size((out_h, out_w), kernel, pool_stride, (0, 0)),
+    membrane, counts = _channels_last(membrane, copy=True), _channels_last(counts, copy=True)  # updated in place
+    out_spikes = torch.empty(steps, images, *_output_size((out_h, out_w), kernel, pool_stride, (0, 0)), outputs,
                              dtype=spikes.dtype)
     bias = torch.zeros(outputs, dtype=spikes.dtype) if bias is None else bias.detach()
     weight_rows = weight.detach().permute(1, 2, 3, 0).reshape(-1, outputs).contiguous()  # (c, ky, kx): W[:, c, ky, kx]
     _use_torch_threads()
     cpu_kernels.conv2d_integrate_and_fire(
-        spikes.contiguous().numpy(), weight_rows.numpy(), *weight.shape[2:], bias.contiguous().numpy(),
-        potential.view(images, out_h * out_w, outputs).numpy(), counts.numpy(), out_spikes.numpy(), *stride, *padding,
-        *kernel, *pool_stride)
-    return out_spikes, counts, potential.permute(0, 3, 1, 2)  # membrane: channels-last memory, NCHW shape
+        _channels_last(spikes).numpy(), weight_rows.numpy(), *weight.shape[2:], bias.contiguous().numpy(),
+        membrane.numpy(), counts.numpy(), out_spikes.numpy(), *stride, *padding, *kernel, *pool_stride)
+    return _channels_first(out_spikes), _channels_first(counts), _channels_first(membrane)
+
+
+def _channels_last(tensor: torch.Tensor, copy: bool = False) -> torch.Tensor:
+    """``[..., C, H, W]`` as a contiguous ``[..., H, W, C]`` tensor (the compiled kernels' layout):
+    a view when its memory is already in that order, unless ``copy``."""
+    moved = tensor.movedim(-3, -1)
+    return moved.clone(memory_format=torch.contiguous_format) if copy else moved.contiguous()
+
+
+def _channels_first(tensor: torch.Tensor) -> torch.Tensor:
+    """The ``[..., C, H, W]`` view of a ``[..., H, W, C]`` tensor."""
+    return tensor.movedim(-1, -3)
 
 
 def _output_size(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
