@@ -48,8 +48,8 @@ def max_pool_gate(spikes: torch.Tensor, counts: torch.Tensor, kernel: int | tupl
     """Spiking max-pooling (Rueckauer et al. 2017, section 2.2.4): each pooling window passes on
     the spikes of the unit that has fired most so far.
 
-    ``spikes [T, B, C, H, W]``, ``counts [B, C, H, W]`` spikes before this chunk. Returns the pooled
-    spikes ``[T, B, C, H', W']`` and the updated counts.
+    ``spikes [T, B, C, H, W]`` (0/1), ``counts [B, C, H, W]`` spikes before this chunk. Returns the pooled
+    spikes ``[T, B, C, H', W']`` and the updated counts (on a CPU, in channels-last memory).
     """
     kernel, stride = _pair(kernel), _pair(stride)
     if spikes.device.type != "cpu":
@@ -117,7 +117,8 @@ def conv2d_integrate_and_fire(spikes: torch.Tensor, weight: torch.Tensor, bias: 
     ``[T, N, C, H, W]``, then :func:`count_and_gate`; ``membrane`` and ``counts`` ``[N, O, OH, OW]``.
     Returns the passed spikes ``[T, N, O, PH, PW]``, the counts and the final membrane. Event-driven
     and fused on a CPU (each spike adds one weight column per kernel offset,
-    :func:`bridges.cpu_kernels.conv2d_integrate_and_fire`); dense on a GPU or when many inputs spike."""
+    :func:`bridges.cpu_kernels.conv2d_integrate_and_fire`; the results are in channels-last memory,
+    and spikes in it are read without a copy); dense on a GPU or when many inputs spike."""
     if spikes.device.type != "cpu" or spikes.numel() == 0 or float(spikes.mean()) > SPARSE_DENSITY:
         currents = F.conv2d(spikes.flatten(0, 1), weight, bias, stride, padding).unflatten(0, spikes.shape[:2])
         out_spikes, membrane = integrate_and_fire(membrane, currents)
