@@ -426,11 +426,10 @@ class SpikingNetwork(nn.Module):
                   layers: list[LayerStep]) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
         """Evidence, spike counts per layer and synaptic events of one group of images."""
         batch, poisson = images.shape[0], self.options.input_coding == "poisson"
-        first_current = None if poisson else self.stacks[0](images)  # constant input: computed once
-        if first_current is not None and first_current.dim() == 4:  # the compiled kernels read channels-last memory
-            first_current = first_current.contiguous(memory_format=torch.channels_last)
-        membranes = [images.new_full((batch, *shape), self.options.v_init) for shape in self.layer_shapes]
-        counts = [images.new_zeros((batch, *shape)) for shape in self.layer_shapes]
+        first_current = None if poisson else _kernel_layout(self.stacks[0](images))  # constant input: computed once
+        v_init = self.options.v_init
+        membranes = [_kernel_layout(images.new_full((batch, *shape), v_init)) for shape in self.layer_shapes]
+        counts = [_kernel_layout(images.new_zeros((batch, *shape))) for shape in self.layer_shapes]
         passed = [None] * len(layers)  # spikes that passed each layer's max-pool gate
         input_spikes = torch.zeros_like(images)
         for start in range(0, steps, time_chunk):
@@ -475,6 +474,12 @@ class SpikingNetwork(nn.Module):
     def ann_macs(self) -> float:
         """Multiply-accumulates of the ANN per image: every connection of every affine layer."""
         return sum(float(fan.sum()) for fan in self.fan_outs)
+
+
+def _kernel_layout(tensor: torch.Tensor) -> torch.Tensor:
+    """A convolutional layer's ``[N, C, H, W]`` tensor in channels-last memory, the layout the
+    compiled kernels read and write (other tensors as they are)."""
+    return tensor.contiguous(memory_format=torch.channels_last) if tensor.dim() == 4 else tensor
 
 
 def convert(ann: nn.Module, calibration_inputs: torch.Tensor, **options) -> nn.Module:

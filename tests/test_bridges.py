@@ -92,10 +92,9 @@ def user_net(mnist):
 
 def test_a_network_built_here_converts_and_keeps_its_function(mnist, user_net):
     train_x, _, test_x, _ = mnist
-    model = user_net
-    snn = convert(model, train_x[:500])
+    snn = convert(user_net, train_x[:500])
     with torch.no_grad():
-        logits = model(test_x[:200])
+        logits = user_net(test_x[:200])
     _, analog_logits = snn.analog(test_x[:200])
     torch.testing.assert_close(analog_logits, logits, rtol=1e-4, atol=1e-4)  # BatchNorm folded, scales undone
     agreement = (snn(test_x[:200], steps=64).argmax(1) == logits.argmax(1)).float().mean()
