@@ -8,9 +8,15 @@ For each network size, in one process and on the same MNIST images:
   do it: one ``run(350 ms)`` and one ``run(150 ms)`` per presentation.
 
 Images/s counts training images completed (re-presentations cost time but are not images).
-Prints a table and writes ``benchmarks/results/diehl_cook_speed.json``.
+Prints a table and writes ``benchmarks/results/diehl_cook_speed.json`` (``--output`` elsewhere).
 
     python benchmarks/diehl_cook_speed.py [--sizes 100 400] [--blocks 2] [--runtime-images 20]
+
+On a GPU machine with brian2cuda, ``--device cuda_standalone`` times brian2cuda's blocks instead
+(``--runtime-images 0`` skips the runtime loop). ``--build-only`` generates and compiles the
+blocks without running them, which checks a device's code generation and compiler where it
+cannot run: for ``cuda_standalone`` on a machine with nvcc but no GPU, name the GPU to compile
+for with ``--compute-capability`` (e.g. 9.0).
 """
 
 from __future__ import annotations
@@ -33,8 +39,11 @@ from spiking.diehl_cook import DiehlCookParameters, initial_state, pixel_block
 RESULTS = Path(__file__).parent / "results" / "diehl_cook_speed.json"
 
 
-def compiled_speed(params, neurons: int, images: np.ndarray, block_slots: int, blocks: int, threads: int) -> dict:
-    runner = StandaloneBlockRunner(params, neurons, block_slots, build_dir_root(), threads=threads)
+def compiled_speed(params, neurons: int, images: np.ndarray, block_slots: int, blocks: int, threads: int,
+                   device: str = "cpp_standalone") -> dict:
+    runner = StandaloneBlockRunner(params, neurons, block_slots, build_dir_root(), threads=threads, device=device)
+    if blocks == 0:  # --build-only
+        return {"images": 0, "compile_seconds": runner.compile_seconds, "threads": threads, "device": device}
     state = initial_state(params, neurons, np.random.default_rng(0))
     position, intensity, done, presentations, spikes = 0, params.initial_intensity, 0, 0, 0
     started = time.perf_counter()
@@ -48,7 +57,7 @@ def compiled_speed(params, neurons: int, images: np.ndarray, block_slots: int, b
         intensity = outcome.block.next_intensity
     seconds = time.perf_counter() - started
     return {"images": done, "presentations": presentations, "seconds": seconds, "images_per_second": done / seconds,
-            "compile_seconds": runner.compile_seconds, "threads": threads,
+            "compile_seconds": runner.compile_seconds, "threads": threads, "device": device,
             # statistics to compare between thread counts (different random streams, same model)
             "spikes_per_image": spikes / done, "re_presentation_fraction": 1 - done / presentations,
             "theta_mean_mV": float(state.theta_mV.mean())}
@@ -76,6 +85,39 @@ def runtime_loop_speed(params, neurons: int, images: np.ndarray, count: int) -> 
     return {"images": done, "presentations": presentations, "seconds": seconds, "images_per_second": done / seconds}
 
 
+def set_cuda_target(compute_capability: float) -> None:
+    """brian2cuda compiles for the GPU it detects; without one it needs the target named."""
+    import brian2cuda  # noqa: F401  (registers the device and its preferences)
+    from brian2 import prefs
+
+    backend = prefs.devices.cuda_standalone.cuda_backend
+    backend.detect_gpus, backend.gpu_id, backend.compute_capability = False, 0, compute_capability
+
+
+def print_table(rows: list[dict]) -> None:
+    print("\n| neurons | device | threads | compiled (img/s) | runtime loop (img/s) | ratio | compile (s) "
+          "| images timed | spikes/image | re-presented |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
+    for row in rows:
+        c, r = row["compiled"], row["runtime_loop"]
+        runtime = f"{r['images_per_second']:.2f} | {row['ratio']:.1f}x" if r else "— | —"
+        print(f"| {row['neurons']} | {c['device']} | {c['threads']} | {c['images_per_second']:.1f} | {runtime} | "
+              f"{c['compile_seconds']:.1f} | {c['images']} vs {r['images'] if r else 0} "
+              f"| {c['spikes_per_image']:.1f} | {100 * c['re_presentation_fraction']:.1f} % |")
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this run (flags without a value are left out when off)."""
+    words = ["python", "benchmarks/diehl_cook_speed.py"]
+    for name, value in vars(args).items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            words.append(flag)
+        elif value not in (None, False):
+            words += [flag, *map(str, value if isinstance(value, list) else [value])]
+    return " ".join(words)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 400])
@@ -83,36 +125,41 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=2)
     parser.add_argument("--runtime-images", type=int, default=20)
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="OpenMP thread counts to time")
+    parser.add_argument("--device", choices=["cpp_standalone", "cuda_standalone"], default="cpp_standalone")
+    parser.add_argument("--build-only", action="store_true", help="compile the blocks, run nothing")
+    parser.add_argument("--compute-capability", type=float,
+                        help="cuda_standalone without a GPU to detect: compile for this compute capability")
+    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if args.compute_capability is not None:
+        set_cuda_target(args.compute_capability)
 
     params = DiehlCookParameters()
     images = load("mnist", "train").images
     rows = []
     for neurons in args.sizes:
-        runtime = runtime_loop_speed(params, neurons, images, args.runtime_images)
+        skip_runtime = args.build_only or args.runtime_images == 0
+        runtime = None if skip_runtime else runtime_loop_speed(params, neurons, images, args.runtime_images)
         for threads in args.threads:
-            compiled = compiled_speed(params, neurons, images, args.block_slots, args.blocks, threads)
-            rows.append({"neurons": neurons, "compiled": compiled, "runtime_loop": runtime,
-                         "ratio": compiled["images_per_second"] / runtime["images_per_second"]})
-            print(f"{neurons} neurons, {threads} thread(s): compiled {compiled['images_per_second']:.1f} img/s, "
-                  f"runtime loop {runtime['images_per_second']:.2f} img/s", flush=True)
+            compiled = compiled_speed(params, neurons, images, args.block_slots, 0 if args.build_only else args.blocks,
+                                      threads, args.device)
+            if args.build_only:
+                print(f"{neurons} neurons: {args.device} built in {compiled['compile_seconds']:.1f} s", flush=True)
+                rows.append({"neurons": neurons, "compiled": compiled})
+                continue
+            ratio = compiled["images_per_second"] / runtime["images_per_second"] if runtime else None
+            rows.append({"neurons": neurons, "compiled": compiled, "runtime_loop": runtime, "ratio": ratio})
+            print(f"{neurons} neurons, {threads} thread(s): {args.device} {compiled['images_per_second']:.1f} img/s"
+                  + (f", runtime loop {runtime['images_per_second']:.2f} img/s" if runtime else ""), flush=True)
 
-    print("\n| neurons | threads | compiled (img/s) | runtime loop (img/s) | ratio | compile (s) "
-          "| images timed | spikes/image | re-presented |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
-    for row in rows:
-        c, r = row["compiled"], row["runtime_loop"]
-        print(f"| {row['neurons']} | {c['threads']} | {c['images_per_second']:.1f} | {r['images_per_second']:.2f} | "
-              f"{row['ratio']:.1f}x | {c['compile_seconds']:.1f} | {c['images']} vs {r['images']} "
-              f"| {c['spikes_per_image']:.1f} | {100 * c['re_presentation_fraction']:.1f} % |")
-    write_json_atomic(RESULTS, {
-        "rows": rows, "block_slots": args.block_slots, "command": "python benchmarks/diehl_cook_speed.py "
-        + " ".join(f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-                   for k, v in vars(args).items()),
+    if not args.build_only:
+        print_table(rows)
+    write_json_atomic(args.output, {
+        "rows": rows, "block_slots": args.block_slots, "command": command_line(args),
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
         "environment": environment(),
     })
-    print(f"wrote {RESULTS}")
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

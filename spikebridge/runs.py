@@ -35,7 +35,7 @@ def new_run_dir(root: Path, name: str) -> Path:
 def environment() -> dict[str, str]:
     """Versions of the interpreter and of the packages that decide the numbers."""
     versions = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for package in ("spikebridge", "torch", "numpy", "brian2", "snntorch"):
+    for package in ("spikebridge", "torch", "numpy", "brian2", "brian2cuda", "snntorch"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

@@ -5,10 +5,12 @@ and restored to t = 0 before each block. Fine for tiny networks and tests.
 
 ``cpp_standalone`` (and brian2cuda's ``cuda_standalone``): the block is generated and compiled
 once into a build folder (cached on disk, so later processes skip the compilation) and the
-binary is re-run per block with the new state passed through ``run_args``. With
-``cpp_standalone`` the random seed of each block comes from an environment variable read by the
-generated ``main``, so runs are reproducible; ``cuda_standalone`` (``pip install brian2cuda``,
-an NVIDIA GPU and the CUDA toolkit) draws from brian2cuda's own generator and is not.
+binary is re-run per block with the new state passed through ``run_args``. The random seed of
+each block comes from an environment variable read by the generated ``main`` (C++'s generators,
+or brian2cuda's cuRAND buffer), so runs are reproducible on either device.
+
+``cuda_standalone`` needs ``pip install brian2cuda`` (1.0b1 pins Brian2 2.10.1, which needs
+Python 3.12 or newer), an NVIDIA GPU, and the CUDA toolkit with cuRAND's headers and library.
 """
 
 from __future__ import annotations
@@ -43,16 +45,36 @@ class DeviceError(RuntimeError):
     """The chosen Brian2 device cannot be used here; the message names the fix."""
 
 
-def _seed_from_environment(threads: int) -> str:
-    """C++ for the generated main: seed every thread's generator from $SPIKEBRIDGE_BRIAN_SEED."""
+def _seed_from_environment(device: str, threads: int) -> str:
+    """C++ for the generated main: seed the random generators from $SPIKEBRIDGE_BRIAN_SEED
+    (every OpenMP thread's generator with ``cpp_standalone``, the cuRAND buffer with brian2cuda)."""
+    if device == "cuda_standalone":
+        set_seed = "    brian::random_number_buffer.set_seed(seed);\n"
+    else:
+        set_seed = (
+            f"    for (int thread = 0; thread < {max(threads, 1)}; thread++)\n"
+            "        brian::_random_generators[thread].seed(seed + thread);\n"
+        )
     return (
         "{\n"
         f'    const char* seed_text = std::getenv("{SEED_VARIABLE}");\n'
-        "    const unsigned long seed = seed_text ? std::strtoul(seed_text, nullptr, 10) : 0UL;\n"
-        f"    for (int thread = 0; thread < {max(threads, 1)}; thread++)\n"
-        "        brian::_random_generators[thread].seed(seed + thread);\n"
-        "}\n"
+        "    const unsigned long long seed = seed_text ? std::strtoull(seed_text, nullptr, 10) : 0ULL;\n"
+        + set_seed
+        + "}\n"
     )
+
+
+def _use_cpp17_for_cuda() -> None:
+    """brian2cuda's makefile asks for C++11, which the Thrust and CUB of CUDA 13 refuse; C++17
+    compiles with every CUDA toolkit from 11 on (nvcc and the host compiler take the last -std)."""
+    from brian2 import prefs
+
+    nvcc_args = prefs.devices.cuda_standalone.cuda_backend.extra_compile_args_nvcc
+    if "-std=c++17" not in nvcc_args:
+        prefs.devices.cuda_standalone.cuda_backend.extra_compile_args_nvcc = [*nvcc_args, "-std=c++17"]
+    prefs.codegen.cpp.extra_compile_args_gcc = [
+        "-std=c++17" if arg == "-std=c++11" else arg for arg in prefs.codegen.cpp.extra_compile_args_gcc
+    ]
 
 
 class RuntimeBlockRunner:
@@ -106,9 +128,10 @@ class StandaloneBlockRunner:
                 import brian2cuda  # noqa: F401  (registers the device)
             except ImportError:
                 raise DeviceError(
-                    "device cuda_standalone needs brian2cuda and a CUDA GPU: `pip install brian2cuda`, "
-                    "or use --device cpp_standalone"
+                    "device cuda_standalone needs brian2cuda and a CUDA GPU: `pip install brian2cuda` "
+                    "(Python 3.12 or newer), or use --device cpp_standalone"
                 ) from None
+            _use_cpp17_for_cuda()
         if shutil.which("g++") is None and shutil.which("c++") is None:
             raise DeviceError(
                 f"device {device} needs a C++ compiler (g++): install it (e.g. `apt-get install g++`) "
@@ -121,11 +144,10 @@ class StandaloneBlockRunner:
         self.device = brian2.get_device()
         if device == "cpp_standalone":
             brian2.prefs.devices.cpp_standalone.openmp_threads = threads if threads > 1 else 0
-            # every block passes a new seed in the same variable; Brian2 reports each change
-            BrianLogger.suppress_name("overwritten_env_var")
+        # every block passes a new seed in the same variable; Brian2 reports each change
+        BrianLogger.suppress_name("overwritten_env_var")
         self.net: DiehlCookNetwork = build_network(params, n_excitatory, slots)
-        if device == "cpp_standalone":  # brian2cuda seeds its own (cuRAND) generators
-            self.device.insert_code("main", _seed_from_environment(threads))
+        self.device.insert_code("main", _seed_from_environment(device, threads))
         self.device.apply_run_args()
         # Pathway delays cannot be set through run_args (Brian2 2.9 names them after the pathway),
         # so they are read from a TimedArray (index i*N + j) that run_args can set, after it is set.

@@ -191,8 +191,9 @@ p_spike = clip(pixels(image * ms, i) * Hz_per_pixel * intensity * dt, 1e-12, 0.5
 # trials to the first success, geometric(p_spike) >= 1; clipped before rounding to stay in int32
 STEPS_TO_SPIKE = "1 + floor(clip(log(rand()) / log(1 - p_spike), 0, 1e9))"
 INPUT_THRESHOLD = "t_in_timesteps >= next_step and " + PRESENTING + " == 1"
-INPUT_RESET = "next_step = t_in_timesteps + int(" + STEPS_TO_SPIKE + ")"
-INPUT_PRESENTATION_START = "next_step = t_in_timesteps + int(" + STEPS_TO_SPIKE + ") - 1"
+# (the 64-bit step counter is added on a line of its own: brian2cuda warns when it shares one with log)
+INPUT_RESET = "next_step = int(" + STEPS_TO_SPIKE + ")\nnext_step += t_in_timesteps"
+INPUT_PRESENTATION_START = "next_step = int(" + STEPS_TO_SPIKE + ") - 1\nnext_step += t_in_timesteps"
 
 # The presynaptic trace is reset to 1 at each (delayed) arrival, so it equals
 # exp(-(t - last_arrival) / tau_pre): storing the arrival time is exact and needs no decay work.
@@ -259,24 +260,26 @@ def build_network(params: DiehlCookParameters, n_excitatory: int, slots: int) ->
         SpikeMonitor,
         Synapses,
         TimedArray,
+        defaultclock,
         linked_var,
         ms,
     )
 
     namespace = namespace_of(params)
-    dt = params.dt_ms * ms
+    # Every group steps on the default clock (brian2cuda's synapse code refers to it by name).
+    defaultclock.dt = params.dt_ms * ms
     slot = params.slot_ms * ms
     pixels = TimedArray(np.zeros((slots, INPUT_SIZE)), dt=1 * ms, name="pixels")
     namespace["pixels"] = pixels
 
     controller = NeuronGroup(
-        1, CONTROLLER_EQUATIONS, events={"decide": CONTROLLER_DECIDES}, namespace=namespace, dt=dt, name="controller"
+        1, CONTROLLER_EQUATIONS, events={"decide": CONTROLLER_DECIDES}, namespace=namespace, name="controller"
     )
     controller.run_on_event("decide", CONTROLLER_UPDATE, when="end")
     controller.intensity = params.initial_intensity
 
     inputs = NeuronGroup(
-        INPUT_SIZE, INPUT_EQUATIONS, threshold=INPUT_THRESHOLD, reset=INPUT_RESET, namespace=namespace, dt=dt,
+        INPUT_SIZE, INPUT_EQUATIONS, threshold=INPUT_THRESHOLD, reset=INPUT_RESET, namespace=namespace,
         name="inputs",
     )
     inputs.run_regularly(INPUT_PRESENTATION_START, dt=slot, when="start", order=2, name="presentation_start")
@@ -287,17 +290,17 @@ def build_network(params: DiehlCookParameters, n_excitatory: int, slots: int) ->
     excitatory = NeuronGroup(
         n_excitatory, EXCITATORY_EQUATIONS.format(membrane_flags=membrane_flags),
         threshold=EXCITATORY_THRESHOLD, reset=EXCITATORY_RESET,
-        refractory=params.refractory_e_ms * ms, method="euler", namespace=namespace, dt=dt, name="excitatory",
+        refractory=params.refractory_e_ms * ms, method="euler", namespace=namespace, name="excitatory",
     )
     excitatory.run_regularly(POST_TRACE_DECAY, when="groups", name="post_trace_decay")
     inhibitory = NeuronGroup(
         n_excitatory, INHIBITORY_EQUATIONS, threshold="v > v_thresh_i", reset="v = v_reset_i",
-        refractory=params.refractory_i_ms * ms, method="euler", namespace=namespace, dt=dt, name="inhibitory",
+        refractory=params.refractory_i_ms * ms, method="euler", namespace=namespace, name="inhibitory",
     )
 
     input_to_excitatory = Synapses(
         inputs, excitatory, STDP_MODEL, on_pre=STDP_ON_PRE, on_post=STDP_ON_POST,
-        namespace=namespace, dt=dt, name="input_to_excitatory",
+        namespace=namespace, name="input_to_excitatory",
     )
     input_to_excitatory.connect()  # all to all; synapse k joins input k // N to neuron k % N
     # per-synapse delays come from the state; the block runners set them (see block_runner)
@@ -309,15 +312,15 @@ def build_network(params: DiehlCookParameters, n_excitatory: int, slots: int) ->
     input_to_excitatory.run_regularly(NORMALISE, dt=slot, when="start", order=1, name="normalise")
 
     excitatory_to_inhibitory = Synapses(
-        excitatory, inhibitory, on_pre="ge_post += w_exc_to_inh", namespace=namespace, dt=dt, name="exc_to_inh"
+        excitatory, inhibitory, on_pre="ge_post += w_exc_to_inh", namespace=namespace, name="exc_to_inh"
     )
     excitatory_to_inhibitory.connect(j="i")
     inhibitory_to_excitatory = Synapses(
-        inhibitory, excitatory, on_pre="gi_post += w_inh_to_exc", namespace=namespace, dt=dt, name="inh_to_exc"
+        inhibitory, excitatory, on_pre="gi_post += w_inh_to_exc", namespace=namespace, name="inh_to_exc"
     )
     inhibitory_to_excitatory.connect(condition="i != j")
     spike_counter = Synapses(
-        excitatory, controller, on_pre=COUNT_PRESENTATION_SPIKE, namespace=namespace, dt=dt, name="spike_counter"
+        excitatory, controller, on_pre=COUNT_PRESENTATION_SPIKE, namespace=namespace, name="spike_counter"
     )
     spike_counter.connect()
 
