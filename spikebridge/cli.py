@@ -18,6 +18,7 @@ from idx_datasets import DATASETS, DataError, cache_root, fetch
 from rate_models import REGISTRY
 from spikebridge.runs import RunError
 from spiking.block_runner import DEVICES, DeviceError
+from spiking.diehl_cook import PRESETS
 
 Formatter = argparse.ArgumentDefaultsHelpFormatter
 
@@ -114,7 +115,7 @@ def cmd_diehl_cook_train(args: argparse.Namespace) -> None:
             neurons=args.neurons, images=args.images, passes=args.passes, device=args.device, threads=args.threads,
             block_slots=args.block_slots, checkpoint_every=args.checkpoint_every, seed=args.seed, dataset=args.dataset,
         )
-        params = with_overrides(DiehlCookParameters(), dict(args.set))
+        params = with_overrides(DiehlCookParameters(), {**PRESETS[args.preset], **dict(args.set)})
         directory = train(config, runs_root=Path(args.runs_dir), params=params)
     metrics = read_json(directory, "metrics.json")
     print(f"trained on {metrics['images_done']} images at {metrics['images_per_second']:.1f} images/s")
@@ -214,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     dc_train.add_argument("--set", type=_setting, action="append", default=[], metavar="NAME=VALUE",
                           help="replace one of the paper's constants (a field of DiehlCookParameters, e.g. "
                                "theta_plus_mV=0.025); repeatable; recorded in the run's config.json")
+    dc_train.add_argument("--preset", choices=list(PRESETS), default="paper",
+                          help="the paper's parameter table, or the authors' code as Brian 1.4 runs it (timer "
+                               "never limiting, membrane not clamped while refractory, depression trace 40 ms); "
+                               "--set applies on top")
     dc_train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
     dc_train.set_defaults(handler=cmd_diehl_cook_train)
     dc_evaluate = diehl_cook_commands.add_parser(

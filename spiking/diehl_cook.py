@@ -40,9 +40,16 @@ or spikes in flight (neither exists at the end of a 150 ms silent rest); (2) Poi
 Bernoulli trial per time step as in Brian's PoissonGroup, drawn as geometric waiting times;
 (3) evaluation presentations use the same re-presentation rule with frozen weights and theta,
 as the authors' test mode does. Neurons are integrated with forward Euler, as in the Brian2
-port of the model. ``clamp_v_e_refractory=False`` gives the authors' Brian 1 behaviour, where a
-string reset with a refractory period only blocks spikes and the membrane keeps integrating;
-the default holds v at the reset value, as the Brian2 port and the parameter table do.
+port of the model and in Brian 1.
+
+The defaults are the parameter table of the paper and of the authors' code as written. Brian 1.4
+executes that code differently in three places, each measured here by running the authors' rules
+in Brian 1.4.4 (see the README): ``brian_no_units`` turns ``dtimer/dt = 100.0 : ms`` into 100
+per second, so the timer never limits; a string reset with a refractory period only blocks
+spikes while the membrane keeps integrating; and Brian 1's STDP reads delayed postsynaptic traces
+by their position in the STDP equations while its trace group orders them by a set iteration, so
+depression reads post2 (40 ms) in place of post1 (20 ms). :data:`PRESETS` ``"authors-brian1"``
+sets the three.
 """
 
 from __future__ import annotations
@@ -117,6 +124,13 @@ class DiehlCookParameters:
     @property
     def steps_per_presentation(self) -> int:
         return round(self.presentation_ms / self.dt_ms)
+
+
+# Named sets of overrides: the paper's table, and the authors' code as Brian 1.4 executes it.
+PRESETS: dict[str, dict[str, object]] = {
+    "paper": {},
+    "authors-brian1": {"timer_rate": 100.0, "clamp_v_e_refractory": False, "tau_post1_ms": 40.0},
+}
 
 
 def with_overrides(params: DiehlCookParameters, overrides: dict[str, object]) -> DiehlCookParameters:
