@@ -68,8 +68,8 @@ def main() -> None:
                         "brian1_python_stdp": python_change, "ours": ours})
         print(f"| {delay} | {pre} | {post} | {c_change:+.3e} | {python_change:+.3e} | {ours['paper']:+.3e} "
               f"| {ours['authors-brian1']:+.3e} |")
-    write_json_atomic(args.output, {"command": f"python benchmarks/brian1_stdp.py --brian1-site {args.brian1_site}",
-                                    "rows": results})
+    command = f"python benchmarks/brian1_stdp.py --python2 {args.python2} --brian1-site {args.brian1_site}"
+    write_json_atomic(args.output, {"command": command, "rows": results})
     print(f"wrote {args.output}")
 
 

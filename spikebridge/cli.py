@@ -18,7 +18,7 @@ from idx_datasets import DATASETS, DataError, cache_root, fetch
 from rate_models import REGISTRY
 from spikebridge.runs import RunError
 from spiking.block_runner import DEVICES, DeviceError
-from spiking.diehl_cook import PRESETS
+from spiking.diehl_cook import PRESETS, DiehlCookParameters, with_overrides
 
 Formatter = argparse.ArgumentDefaultsHelpFormatter
 
@@ -106,7 +106,6 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def cmd_diehl_cook_train(args: argparse.Namespace) -> None:
     from spikebridge.diehl_cook_runs import DiehlCookRunConfig, resume, train
     from spikebridge.runs import read_json
-    from spiking.diehl_cook import DiehlCookParameters, with_overrides
 
     if args.resume:
         directory = resume(Path(args.resume), threads=args.threads)
