@@ -18,7 +18,7 @@ from idx_datasets import DATASETS, DataError, cache_root, fetch
 from rate_models import REGISTRY
 from spikebridge.runs import RunError
 from spiking.block_runner import DEVICES, DeviceError
-from spiking.diehl_cook import PRESETS, DiehlCookParameters, with_overrides
+from spiking.diehl_cook import PRESETS, DiehlCookParameters, MembraneRunaway, with_overrides
 
 Formatter = argparse.ArgumentDefaultsHelpFormatter
 
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
-    except (DataError, RunError, DeviceError, ValueError) as exc:  # ConversionError is a ValueError
+    except (DataError, RunError, DeviceError, MembraneRunaway, ValueError) as exc:  # ConversionError: a ValueError
         if os.environ.get("SPIKEBRIDGE_DEBUG"):
             raise
         print(f"spikebridge: error: {exc}", file=sys.stderr)

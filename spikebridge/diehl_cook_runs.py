@@ -24,6 +24,7 @@ from spikebridge.runs import CONFIG_FILE, METRICS_FILE, RunError, environment, n
 from spiking.block_runner import make_runner
 from spiking.diehl_cook import (
     DiehlCookParameters,
+    MembraneRunaway,
     NetworkState,
     Presentations,
     assign_labels,
@@ -204,10 +205,14 @@ def _continue(directory, config, params, state, progress, progress_bar, runner=N
     images_at_checkpoint = progress.images_done
     while progress.images_done < target:
         started = time.perf_counter()
-        state, outcome = present_block(
-            runner, state, images.images, progress.position, progress.intensity, target - progress.images_done,
-            plastic=True, seed=block_seed(config.seed, progress.blocks_done),
-        )
+        try:
+            state, outcome = present_block(
+                runner, state, images.images, progress.position, progress.intensity, target - progress.images_done,
+                plastic=True, seed=block_seed(config.seed, progress.blocks_done),
+            )
+        except MembraneRunaway as exc:
+            kept = f"its checkpoint of {images_at_checkpoint} images" if images_at_checkpoint else "no checkpoint"
+            raise RunError(f"{exc}; stopped after {progress.images_done} images, {directory} keeps {kept}") from None
         shown = len(outcome.indices)
         progress.images_done += shown
         progress.position = (progress.position + shown) % config.images

@@ -40,7 +40,8 @@ or spikes in flight (neither exists at the end of a 150 ms silent rest); (2) Poi
 Bernoulli trial per time step as in Brian's PoissonGroup, drawn as geometric waiting times;
 (3) evaluation presentations use the same re-presentation rule with frozen weights and theta,
 as the authors' test mode does. Neurons are integrated with forward Euler, as in the Brian2
-port of the model and in Brian 1.
+port of the model and in Brian 1; a block whose membranes diverged is refused
+(:func:`check_membranes`).
 
 The defaults are the parameter table of the paper and of the authors' code as written. Brian 1.4
 executes that code differently in three places, each measured here by running the authors' rules
@@ -441,11 +442,48 @@ def state_values(net: DiehlCookNetwork, state: NetworkState, plastic: bool, inte
     ]
 
 
+class MembraneRunaway(RuntimeError):
+    """Forward Euler diverged: a membrane potential left the range its equation allows."""
+
+
+RUNAWAY_MARGIN_MV = 100.0
+
+
+def check_membranes(state: NetworkState, params: DiehlCookParameters) -> None:
+    """Refuse a state whose membrane potentials left their reversal potentials' range.
+
+    Solved exactly, dv/dt = ((v_rest - v) + ge (0 mV - v) + gi (E_inh - v)) / tau keeps v between
+    the lowest of E_inh, v_rest, v_reset, v_init and the highest of 0 mV, v_rest, v_reset. Forward
+    Euler multiplies a deviation by 1 - dt (1 + ge + gi) / tau per step, so it diverges once
+    1 + ge + gi > 2 tau / dt: 400 for the excitatory neurons at dt = 0.5 ms, about 24 inhibitory
+    spikes (17 each) arriving together. Raises :class:`MembraneRunaway` if a potential is not
+    finite or lies more than ``RUNAWAY_MARGIN_MV`` outside that range.
+    """
+    populations = (
+        ("excitatory", state.v_e_mV, params.tau_e_ms,
+         (params.e_inh_e_mV, params.v_rest_e_mV, params.v_reset_e_mV, params.v_init_e_mV)),
+        ("inhibitory", state.v_i_mV, params.tau_i_ms,
+         (params.e_inh_i_mV, params.v_rest_i_mV, params.v_reset_i_mV, params.v_init_i_mV)),
+    )
+    for name, v_mV, tau_ms, potentials in populations:
+        low = min(potentials) - RUNAWAY_MARGIN_MV
+        high = max(0.0, *potentials) + RUNAWAY_MARGIN_MV
+        outside = ~np.isfinite(v_mV) | (v_mV < low) | (v_mV > high)
+        if outside.any():
+            worst = v_mV[outside][np.argmax(np.nan_to_num(np.abs(v_mV[outside]), nan=np.inf))]
+            raise MembraneRunaway(
+                f"numerical runaway: {outside.sum()} {name} membrane potentials left [{low:g}, {high:g}] mV "
+                f"(one at {worst:.3g} mV); forward Euler at dt = {params.dt_ms:g} ms diverges once "
+                f"1 + ge + gi > 2 tau / dt = {2 * tau_ms / params.dt_ms:g}"
+            )
+
+
 def read_state(net: DiehlCookNetwork, previous: NetworkState) -> NetworkState:
-    """The state at the end of a block; times are shifted to the start of the next block."""
+    """The state at the end of a block, times shifted to the start of the next block; a state
+    whose membranes ran away is refused (:func:`check_membranes`)."""
     syn, exc, inh = net.input_to_excitatory, net.excitatory, net.inhibitory
     block_ms = net.slots * net.params.slot_ms
-    return NetworkState(
+    state = NetworkState(
         weights=np.asarray(syn.w).reshape(previous.weights.shape).copy(),
         delays_ms=previous.delays_ms,
         last_arrival_ms=np.asarray(syn.last_arrival_).reshape(previous.weights.shape) * 1e3 - block_ms,
@@ -460,6 +498,8 @@ def read_state(net: DiehlCookNetwork, previous: NetworkState) -> NetworkState:
         ge_i=np.asarray(inh.ge).copy(),
         gi_i=np.asarray(inh.gi).copy(),
     )
+    check_membranes(state, net.params)
+    return state
 
 
 def read_presentations(net: DiehlCookNetwork) -> Presentations:

@@ -10,9 +10,17 @@ import numpy as np
 import pytest
 
 import spikebridge.diehl_cook_runs as runs
+from spikebridge.runs import RunError
 from idx_datasets import load
 from spiking.block_runner import RuntimeBlockRunner
-from spiking.diehl_cook import PRESETS, DiehlCookParameters, initial_state, pixel_block, with_overrides
+from spiking.diehl_cook import (
+    PRESETS,
+    DiehlCookParameters,
+    MembraneRunaway,
+    initial_state,
+    pixel_block,
+    with_overrides,
+)
 from spiking.stdp_window import weight_change, window
 
 PAPER_TABLE = {  # SPEC.md, "Diehl & Cook 2015" (the authors' public code)
@@ -204,3 +212,44 @@ def test_authors_brian1_preset_reproduces_brian1s_stdp_on_recorded_spike_pairs()
         assert weight_change(arrivals, row["post_ms"], as_run) == pytest.approx(row["brian1_c_stdp"], rel=0.03)
         if len(arrivals) == 1 and row["post_ms"][1] < arrivals[0] - 10:  # post well before pre: depression only
             assert weight_change(arrivals, row["post_ms"]) == pytest.approx(0.6 * row["brian1_c_stdp"], rel=0.03)
+
+
+AS_BRIAN1_RAN = with_overrides(DiehlCookParameters(), PRESETS["authors-brian1"])
+
+
+def _synchronous_start(params: DiehlCookParameters, neurons: int, firing: int):
+    """The initial state with ``firing`` excitatory neurons above threshold: they spike together
+    on the first step, and their inhibitory partners hit every other neuron with 17 each."""
+    state = initial_state(params, neurons, np.random.default_rng(0))
+    v_e_mV = np.full(neurons, params.v_rest_e_mV)
+    v_e_mV[:firing] = params.v_thresh_e_mV + 12.0
+    return replace(state, v_e_mV=v_e_mV)
+
+
+def test_synchronous_inhibition_runs_forward_euler_away_without_the_refractory_clamp():
+    """Forward Euler diverges once 1 + gi > 2 tau_e / dt = 400 (24 inhibitory spikes of 17).
+
+    With the membrane integrating while refractory (authors-brian1), 30 neurons firing together
+    start a runaway that the block refuses; 20 (gi = 340) do not. The paper's clamp recovers even
+    from all 400 at once."""
+    runner = RuntimeBlockRunner(AS_BRIAN1_RAN, 400, 1, codegen_target="numpy")
+    blank = np.zeros((1, 784))
+    end, block = runner.run_block(_synchronous_start(AS_BRIAN1_RAN, 400, 20), blank, 2.0, True, seed=1)
+    assert block.counts.sum() == 20 and np.all(np.abs(end.v_e_mV - AS_BRIAN1_RAN.v_rest_e_mV) < 1)
+    with pytest.raises(MembraneRunaway, match="excitatory membrane potentials left.*2 tau / dt = 400"):
+        runner.run_block(_synchronous_start(AS_BRIAN1_RAN, 400, 30), blank, 2.0, True, seed=1)
+    paper = DiehlCookParameters()
+    end, block = RuntimeBlockRunner(paper, 400, 1, codegen_target="numpy").run_block(
+        _synchronous_start(paper, 400, 400), blank, 2.0, True, seed=1)
+    assert block.counts.sum() == 400 and np.all(np.abs(end.v_e_mV - paper.v_rest_e_mV) < 1)
+
+
+def test_a_runaway_stops_training_without_saving_the_diverged_state(tmp_path, monkeypatch, mnist_folder):
+    monkeypatch.setattr(runs, "initial_state", lambda params, neurons, rng: _synchronous_start(params, neurons, 40))
+    monkeypatch.setattr(runs, "make_runner", lambda device, params, neurons, slots, root, threads:
+                        RuntimeBlockRunner(params, neurons, slots, codegen_target="numpy"))
+    config = runs.DiehlCookRunConfig(neurons=400, images=10, block_slots=1, device="runtime")
+    with pytest.raises(RunError, match="numerical runaway.*stopped after 0 images.*keeps no checkpoint"):
+        runs.train(config, runs_root=tmp_path, params=AS_BRIAN1_RAN, progress_bar=False)
+    (directory,) = tmp_path.iterdir()
+    assert not (directory / runs.CHECKPOINT_FILE).exists()
