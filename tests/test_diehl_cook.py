@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 import spikebridge.diehl_cook_runs as runs
-from spikebridge.runs import RunError
 from idx_datasets import load
+from spikebridge.runs import RunError
 from spiking.block_runner import RuntimeBlockRunner
 from spiking.diehl_cook import (
     PRESETS,
     DiehlCookParameters,
     MembraneRunaway,
+    check_membranes,
     initial_state,
     pixel_block,
     with_overrides,
@@ -242,6 +243,8 @@ def test_synchronous_inhibition_runs_forward_euler_away_without_the_refractory_c
     end, block = RuntimeBlockRunner(paper, 400, 1, codegen_target="numpy").run_block(
         _synchronous_start(paper, 400, 400), blank, 2.0, True, seed=1)
     assert block.counts.sum() == 400 and np.all(np.abs(end.v_e_mV - paper.v_rest_e_mV) < 1)
+    with pytest.raises(MembraneRunaway, match="1 inhibitory membrane potentials left.*nan mV"):
+        check_membranes(replace(end, v_i_mV=np.where(np.arange(400) == 7, np.nan, end.v_i_mV)), paper)
 
 
 def test_a_runaway_stops_training_without_saving_the_diverged_state(tmp_path, monkeypatch, mnist_folder):
