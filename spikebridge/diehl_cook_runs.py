@@ -200,34 +200,34 @@ def _continue(directory, config, params, state, progress, progress_bar, runner=N
     images = load(config.dataset, "train").head(config.images)
     runner = runner or make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(),
                                    config.threads)
-    bar = tqdm(total=target, initial=progress.images_done, unit="img", desc=f"Diehl & Cook {config.neurons}",
-               disable=not progress_bar, smoothing=0.1)
     images_at_checkpoint = progress.images_done
-    while progress.images_done < target:
-        started = time.perf_counter()
-        try:
-            state, outcome = present_block(
-                runner, state, images.images, progress.position, progress.intensity, target - progress.images_done,
-                plastic=True, seed=block_seed(config.seed, progress.blocks_done),
-            )
-        except MembraneRunaway as exc:
-            kept = f"its checkpoint of {images_at_checkpoint} images" if images_at_checkpoint else "no checkpoint"
-            raise RunError(f"{exc}; stopped after {progress.images_done} images, {directory} keeps {kept}") from None
-        shown = len(outcome.indices)
-        progress.images_done += shown
-        progress.position = (progress.position + shown) % config.images
-        progress.presentations += outcome.presentations
-        progress.intensity = outcome.block.next_intensity
-        progress.blocks_done += 1
-        progress.seconds += time.perf_counter() - started
-        _record_window(progress, outcome.counts, images.labels[outcome.indices].astype(np.int64),
-                       min(config.accuracy_window, target))
-        bar.update(shown)
-        if progress.images_done - images_at_checkpoint >= config.checkpoint_every or progress.images_done >= target:
-            _save_checkpoint(directory, state, progress)
-            _write_metrics(directory, config, progress)
-            images_at_checkpoint = progress.images_done
-    bar.close()
+    with tqdm(total=target, initial=progress.images_done, unit="img", desc=f"Diehl & Cook {config.neurons}",
+              disable=not progress_bar, smoothing=0.1) as bar:
+        while progress.images_done < target:
+            started = time.perf_counter()
+            try:
+                state, outcome = present_block(
+                    runner, state, images.images, progress.position, progress.intensity, target - progress.images_done,
+                    plastic=True, seed=block_seed(config.seed, progress.blocks_done),
+                )
+            except MembraneRunaway as exc:
+                kept = f"its checkpoint of {images_at_checkpoint} images" if images_at_checkpoint else "no checkpoint"
+                stopped = f"stopped after {progress.images_done} images, {directory} keeps {kept}"
+                raise RunError(f"{exc}; {stopped}") from None
+            shown = len(outcome.indices)
+            progress.images_done += shown
+            progress.position = (progress.position + shown) % config.images
+            progress.presentations += outcome.presentations
+            progress.intensity = outcome.block.next_intensity
+            progress.blocks_done += 1
+            progress.seconds += time.perf_counter() - started
+            _record_window(progress, outcome.counts, images.labels[outcome.indices].astype(np.int64),
+                           min(config.accuracy_window, target))
+            bar.update(shown)
+            if progress.images_done - images_at_checkpoint >= config.checkpoint_every or progress.images_done >= target:
+                _save_checkpoint(directory, state, progress)
+                _write_metrics(directory, config, progress)
+                images_at_checkpoint = progress.images_done
 
 
 def frozen_responses(runner, state: NetworkState, images: np.ndarray, seed: int, description: str,
