@@ -1,6 +1,7 @@
 """ANN-to-SNN conversion: this project against the converters researchers use today.
 
-The same trained MLP (784-1200-1200-10) and CNN (seed 002) are converted by ``bridges.convert``,
+The same trained MLP (784-1200-1200-10) and CNN (seed 002) are converted by ``bridges.convert``
+(with the defaults, and with the biases corrected for each T on the calibration images),
 SpikingJelly's ``ann2snn`` (rate-coding recipe, 99.9 % normalisation) and sinabs'
 ``from_model`` (after ``normalize_weights`` at the 99.9th percentile), each fed the test images
 as constant input current for T steps. Printed and saved (``benchmarks/results/conversion.json``):
@@ -49,9 +50,9 @@ def paired(ours_right: torch.Tensor, peer_right: torch.Tensor) -> dict:
     return {"only_ours_right": only_ours, "only_peer_right": only_peer, "mcnemar_p": p_value}
 
 
-def run_ours(ann, calibration, images, steps, batch_size):
+def run_ours(ann, calibration, images, steps, batch_size, **options):
     """Predictions for ``images`` and the seconds the simulation took (as every ``run_*``)."""
-    snn = convert(ann, calibration, percentile=PERCENTILE)  # simulates in cache-sized groups itself
+    snn = convert(ann, calibration, percentile=PERCENTILE, **options)  # simulates in cache-sized groups itself
     snn(images[:1], 1)  # loads the compiled CPU kernels (compiles them on a machine's first run), untimed
     started = time.perf_counter()
     predictions = snn(images, steps).argmax(1)
@@ -95,7 +96,13 @@ def run_sinabs(ann, calibration, images, steps, batch_size):
     return torch.cat(predictions), time.perf_counter() - started
 
 
-CONVERTERS = {"this project": run_ours, "SpikingJelly ann2snn": run_spikingjelly, "sinabs from_model": run_sinabs}
+def run_ours_bias_corrected(ann, calibration, images, steps, batch_size):
+    """This project with the biases corrected for ``steps`` steps on the calibration images (untimed)."""
+    return run_ours(ann, calibration, images, steps, batch_size, bias_correction_steps=steps)
+
+
+CONVERTERS = {"this project": run_ours, "this project, bias-corrected": run_ours_bias_corrected,
+              "SpikingJelly ann2snn": run_spikingjelly, "sinabs from_model": run_sinabs}
 PEER_MODULES = {"SpikingJelly ann2snn": "spikingjelly", "sinabs from_model": "sinabs"}
 
 

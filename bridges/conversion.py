@@ -71,12 +71,15 @@ class ConversionOptions:
     v_init: initial membrane potential as a fraction of the threshold (0.5 centres the rounding
     error of the spike count; 0 is the classic choice).
     calibration_batch: calibration images propagated at once while measuring the scales.
+    bias_correction_steps: if set, correct every spiking layer's biases for simulations of this
+    many steps (:func:`correct_biases`, Li et al. 2021); None leaves the rescaled ANN's biases.
     """
 
     percentile: float = 99.9
     input_coding: str = "current"
     v_init: float = 0.5
     calibration_batch: int = 500
+    bias_correction_steps: int | None = None
 
     def __post_init__(self):
         if not 0 < self.percentile <= 100:
@@ -85,6 +88,8 @@ class ConversionOptions:
             raise ConversionError(f"input_coding must be one of {INPUT_CODINGS}, got {self.input_coding!r}")
         if not 0 <= self.v_init < 1:
             raise ConversionError(f"v_init must be in [0, 1), got {self.v_init}")
+        if self.bias_correction_steps is not None and self.bias_correction_steps < 1:
+            raise ConversionError(f"bias_correction_steps must be >= 1 or None, got {self.bias_correction_steps}")
 
 
 # --- tracing ------------------------------------------------------------------------------------
@@ -366,12 +371,15 @@ def spiking_layer(stack: nn.Sequential, pool: nn.MaxPool2d | None) -> LayerStep:
 class SpikingNetwork(nn.Module):
     """IF layers (``stacks[:-1]``, each gated by ``pools[l]`` when not None) and the integrating
     output (``stacks[-1]``). ``scales[l]`` is lambda_l: rate times lambda_l estimates the ANN's
-    activation of layer l."""
+    activation of layer l. ``analog_stacks`` (default: ``stacks``) compute the ANN the rates are
+    compared with, where the simulated biases were corrected (:func:`correct_biases`)."""
 
     def __init__(self, stacks: list[nn.Sequential], activations: list[nn.Module], pools: list[nn.MaxPool2d | None],
-                 scales: list[float], options: ConversionOptions, input_shape: tuple[int, ...]):
+                 scales: list[float], options: ConversionOptions, input_shape: tuple[int, ...],
+                 analog_stacks: list[nn.Sequential] | None = None):
         super().__init__()
         self.stacks = nn.ModuleList(stacks)
+        self.analog_stacks = nn.ModuleList(stacks if analog_stacks is None else analog_stacks)
         self.activations = nn.ModuleList(activations)  # the ANN's, in units of each layer's scale
         self.pools = pools
         self.scales = scales
@@ -397,11 +405,11 @@ class SpikingNetwork(nn.Module):
         """The ANN itself, computed with the rescaled weights: each spiking layer's activation in
         units of its scale (what its spike rate should equal) and the logits."""
         activations, signal = [], images
-        for stack, activation, pool in zip(self.stacks[:-1], self.activations, self.pools, strict=True):
+        for stack, activation, pool in zip(self.analog_stacks[:-1], self.activations, self.pools, strict=True):
             signal = activation(stack(signal))
             activations.append(signal)
             signal = pool(signal) if pool is not None else signal
-        return activations, self.stacks[-1](signal)
+        return activations, self.analog_stacks[-1](signal)
 
     @torch.no_grad()
     def run(self, images: torch.Tensor, steps: int, time_chunk: int = 16, generator: torch.Generator | None = None
@@ -482,6 +490,27 @@ def _kernel_layout(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.contiguous(memory_format=torch.channels_last) if tensor.dim() == 4 else tensor
 
 
+@torch.no_grad()
+def correct_biases(snn: SpikingNetwork, calibration: torch.Tensor, steps: int) -> SpikingNetwork:
+    """A copy of ``snn`` whose spiking layers' biases are corrected for ``steps``-step simulations.
+
+    Bias correction of Li et al. (2021, "A free lunch from ANN: towards efficient, accurate spiking
+    neural networks calibration"), layer by layer from the first: b_l <- b_l + E[min(a_l, 1) - r_l],
+    with a_l the ANN's activation in units of the layer's scale and r_l the spike rate after
+    ``steps`` steps, the mean taken over the calibration inputs (and the positions of a channel),
+    and r_l measured with the layers below already corrected. The ANN (``analog``) stays as it was.
+    """
+    targets = [activation.clamp(max=1.0) for activation in snn.analog(calibration)[0]]
+    corrected = SpikingNetwork([copy.deepcopy(stack) for stack in snn.stacks], list(snn.activations), snn.pools,
+                               snn.scales, snn.options, snn.input_shape, analog_stacks=list(snn.analog_stacks))
+    for layer, target in enumerate(targets):
+        rate = corrected.run(calibration, steps).spike_counts[layer] / steps
+        error = (target - rate).mean((0, *range(2, target.dim())))  # over images and a channel's positions
+        affine = [op for op in corrected.stacks[layer] if isinstance(op, AFFINE)][-1]
+        affine.bias = nn.Parameter(error if affine.bias is None else affine.bias + error)
+    return corrected
+
+
 def convert(ann: nn.Module, calibration_inputs: torch.Tensor, **options) -> nn.Module:
     """A spiking network computing what the ReLU network ``ann`` computes, in spike counts.
 
@@ -514,7 +543,10 @@ def convert(ann: nn.Module, calibration_inputs: torch.Tensor, **options) -> nn.M
               for block, scale_in, scale_out in zip(blocks, scales_in, scales_out, strict=True)]
     activations = [_normalised(block.activation) for block in blocks[:-1]]
     pools = [block.maxpool for block in blocks[:-1]]
-    return SpikingNetwork(stacks, activations, pools, scales, settings, tuple(calibration.shape[1:]))
+    snn = SpikingNetwork(stacks, activations, pools, scales, settings, tuple(calibration.shape[1:]))
+    if settings.bias_correction_steps is not None:
+        snn = correct_biases(snn, calibration, settings.bias_correction_steps)
+    return snn
 
 
 def _check_option_names(options_class: type, options: dict) -> None:

@@ -83,6 +83,25 @@ def test_spiking_accuracy_approaches_the_ann(mnist, mlp):
     assert report.results[0].accuracy <= report.results[-1].accuracy
 
 
+def test_bias_correction_removes_the_rate_deficit_of_a_zero_initial_membrane(mnist, mlp):
+    """From v = 0 a count is floor(T a), on average short of T a; the biases corrected on calibration
+    images (Li et al. 2021) remove most of that deficit on test images, and the ANN stays the same."""
+    train_x, _, test_x, _ = mnist
+    plain = convert(mlp, train_x[:500], v_init=0.0)
+    corrected = convert(mlp, train_x[:500], v_init=0.0, bias_correction_steps=4)
+    activations, logits = plain.analog(test_x)
+    torch.testing.assert_close(corrected.analog(test_x)[1], logits, rtol=0, atol=0)
+    plain_run, corrected_run = plain.run(test_x, 4), corrected.run(test_x, 4)
+    for layer, activation in enumerate(activations):
+        target = activation.clamp(max=1)
+        deficit = float((target - plain_run.rates()[layer]).mean())
+        assert deficit > 0.05
+        assert abs(float((target - corrected_run.rates()[layer]).mean())) < deficit / 2
+    agreement = [float((run.evidence.argmax(1) == logits.argmax(1)).float().mean())
+                 for run in (plain_run, corrected_run)]
+    assert agreement[1] > agreement[0] + 0.15
+
+
 @pytest.fixture(scope="module")
 def user_net(mnist):
     """:class:`UserNet` trained for one epoch (a network that is not one of the project's classes)."""
@@ -220,6 +239,8 @@ def test_nan_weights_wrong_shapes_and_bad_options_are_refused(mnist, mlp):
         snn(torch.zeros(2, 784), steps=4)
     with pytest.raises(ConversionError, match="percentile"):
         convert(mlp, train_x[:10], percentile=0)
+    with pytest.raises(ConversionError, match="bias_correction_steps"):
+        convert(mlp, train_x[:10], bias_correction_steps=0)
     with pytest.raises(ConversionError, match="Poisson input needs pixel values in"):
         convert(mlp, train_x[:10], input_coding="poisson")(train_x[:2] * 2, steps=4)
 
