@@ -133,11 +133,11 @@ def measure(snn: SpikingNetwork, images: torch.Tensor, labels: torch.Tensor, ste
 def format_tables(report: EquivalenceReport) -> str:
     """Markdown tables: accuracy and operations against T, then per-layer agreement."""
     lines = [f"ANN test accuracy {100 * report.ann_accuracy:.2f} %, {report.ann_macs:,.0f} MACs per image",
-             "", "| T | spiking accuracy | gap to ANN (pp) | synaptic ops / image | ops / ANN MACs | seconds |",
+             "", "| T | spiking accuracy | spiking − ANN (points) | synaptic ops / image | ops / ANN MACs | seconds |",
              "| ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in report.results:
         ops = r.synaptic_ops + report.input_ops
-        lines.append(f"| {r.steps} | {100 * r.accuracy:.2f} % | {100 * (report.ann_accuracy - r.accuracy):+.2f} "
+        lines.append(f"| {r.steps} | {100 * r.accuracy:.2f} % | {100 * (r.accuracy - report.ann_accuracy):+.2f} "
                      f"| {ops:,.0f} | {ops / report.ann_macs:.2f} | {r.seconds:.1f} |")
     header = " | ".join(f"{name} corr / MAE" for name in report.layer_names)
     lines += ["", f"{report.quantity}:", "",

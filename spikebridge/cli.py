@@ -137,7 +137,8 @@ def cmd_bridge_verify(args: argparse.Namespace) -> None:
     from bridges.equivalence import format_tables
     from spikebridge.bridge_runs import verify
 
-    options = ConversionOptions(percentile=args.percentile, input_coding=args.input_coding, v_init=args.v_init)
+    options = ConversionOptions(percentile=args.percentile, input_coding=args.input_coding, v_init=args.v_init,
+                                bias_correction_steps=args.bias_correction_steps)
     folder, report = verify(Path(args.run), args.steps, args.test_images, options, args.calibration_images)
     print(format_tables(report), end="")
     print(f"tables, figures and plots written to {folder}")
@@ -255,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
                                help="initial membrane potential (fraction of threshold)")
     bridge_verify.add_argument("--input-coding", choices=INPUT_CODINGS, default=conversion.input_coding,
                                help="pixels as constant current or as Poisson spikes")
+    bridge_verify.add_argument("--bias-correction-steps", type=int, default=None, metavar="T",
+                               help="correct the biases for T-step simulations on the calibration images "
+                               "(Li et al. 2021; default: no correction)")
     bridge_verify.set_defaults(handler=cmd_bridge_verify)
 
     from spikebridge.compare import COMPARISONS, CompareSettings

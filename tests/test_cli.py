@@ -68,6 +68,16 @@ def test_train_then_evaluate_a_run(tmp_path, mnist_folder):
     assert sum(map(sum, report["confusion_matrix"])) == 1000
     assert (run / "confusion_matrix.png").stat().st_size > 0
 
+    verified = spikebridge("bridge", "verify", str(run), "--steps", "2", "16", "--test-images", "300",
+                           "--v-init", "0", "--bias-correction-steps", "2")
+    assert verified.returncode == 0, verified.stderr
+    (folder,) = run.glob("bridge-*")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["options"]["bias_correction_steps"] == 2 and config["options"]["v_init"] == 0
+    equivalence = json.loads((folder / "equivalence.json").read_text())
+    assert equivalence["ann_accuracy"] > 0.85 and (folder / "equivalence.png").stat().st_size > 0
+    assert "| 16 |" in verified.stdout and "spiking − ANN (points)" in verified.stdout
+
 
 @pytest.mark.slow
 def test_compare_prints_and_saves_one_row_per_model(tmp_path, mnist_folder):
