@@ -120,6 +120,22 @@ def test_a_network_built_here_converts_and_keeps_its_function(mnist, user_net):
     assert agreement >= 0.95
 
 
+def test_bias_correction_per_channel_brings_a_convolutional_network_closer_to_its_ann(mnist, user_net):
+    train_x, _, test_x, _ = mnist
+    plain = convert(user_net, train_x[:500], v_init=0.0)
+    corrected = convert(user_net, train_x[:500], v_init=0.0, bias_correction_steps=4)
+    assert corrected.stacks[0][0].bias.shape == (8,)  # one correction per channel
+    activations, logits = plain.analog(test_x)
+    plain_run, corrected_run = plain.run(test_x, 4), corrected.run(test_x, 4)
+    for layer, activation in enumerate(activations):
+        target = activation.clamp(max=1)
+        deficit = float((target - plain_run.rates()[layer]).mean())
+        assert 0 < float((target - corrected_run.rates()[layer]).mean()) < 0.7 * deficit
+    agreement = [float((run.evidence.argmax(1) == logits.argmax(1)).float().mean())
+                 for run in (plain_run, corrected_run)]
+    assert agreement[1] > agreement[0] + 0.3
+
+
 def test_dense_simulation_as_on_a_gpu_gives_the_event_driven_spike_counts(mnist, user_net, monkeypatch):
     """The dense path (taken on a GPU, or when many inputs spike) against the compiled event-driven
     one on a CPU, with Poisson input, so that both convolutions and the max-pool gate are simulated."""
