@@ -39,10 +39,11 @@ OPTIONS = {  # name -> convert() options
 
 def spiking_accuracies(model, calibration, images, labels, options: dict, steps: list[int]) -> list[float]:
     """Test accuracy at each T; ``bias_correction_steps="T"`` converts once per T, corrected for it."""
-    per_step = options.get("bias_correction_steps") == "T"
-    snn = None if per_step else convert(model, calibration, **options)
-    return [spiking_accuracy(convert(model, calibration, **{**options, "bias_correction_steps": t}) if per_step
-                             else snn, images, labels, t) for t in steps]
+    if options.get("bias_correction_steps") != "T":
+        snn = convert(model, calibration, **options)
+        return [spiking_accuracy(snn, images, labels, t) for t in steps]
+    return [spiking_accuracy(convert(model, calibration, **{**options, "bias_correction_steps": t}), images, labels, t)
+            for t in steps]
 
 
 def main() -> None:

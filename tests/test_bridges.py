@@ -83,22 +83,29 @@ def test_spiking_accuracy_approaches_the_ann(mnist, mlp):
     assert report.results[0].accuracy <= report.results[-1].accuracy
 
 
+def compare_bias_correction(ann: nn.Module, calibration: torch.Tensor, images: torch.Tensor, steps: int):
+    """``ann`` converted from v = 0 without and with biases corrected for ``steps``; per layer the mean
+    rate deficit (clipped activation - rate) of each on ``images``, and each one's agreement with the
+    ANN's predictions."""
+    plain = convert(ann, calibration, v_init=0.0)
+    corrected = convert(ann, calibration, v_init=0.0, bias_correction_steps=steps)
+    activations, logits = plain.analog(images)
+    runs = [snn.run(images, steps) for snn in (plain, corrected)]
+    deficits = [tuple(float((activation.clamp(max=1) - run.rates()[layer]).mean()) for run in runs)
+                for layer, activation in enumerate(activations)]
+    agreement = [float((run.evidence.argmax(1) == logits.argmax(1)).float().mean()) for run in runs]
+    return plain, corrected, deficits, agreement
+
+
 def test_bias_correction_removes_the_rate_deficit_of_a_zero_initial_membrane(mnist, mlp):
     """From v = 0 a count is floor(T a), on average short of T a; the biases corrected on calibration
     images (Li et al. 2021) remove most of that deficit on test images, and the ANN stays the same."""
     train_x, _, test_x, _ = mnist
-    plain = convert(mlp, train_x[:500], v_init=0.0)
-    corrected = convert(mlp, train_x[:500], v_init=0.0, bias_correction_steps=4)
-    activations, logits = plain.analog(test_x)
-    torch.testing.assert_close(corrected.analog(test_x)[1], logits, rtol=0, atol=0)
-    plain_run, corrected_run = plain.run(test_x, 4), corrected.run(test_x, 4)
-    for layer, activation in enumerate(activations):
-        target = activation.clamp(max=1)
-        deficit = float((target - plain_run.rates()[layer]).mean())
-        assert deficit > 0.05
-        assert abs(float((target - corrected_run.rates()[layer]).mean())) < deficit / 2
-    agreement = [float((run.evidence.argmax(1) == logits.argmax(1)).float().mean())
-                 for run in (plain_run, corrected_run)]
+    plain, corrected, deficits, agreement = compare_bias_correction(mlp, train_x[:500], test_x, steps=4)
+    torch.testing.assert_close(corrected.analog(test_x)[1], plain.analog(test_x)[1], rtol=0, atol=0)
+    for plain_deficit, corrected_deficit in deficits:
+        assert plain_deficit > 0.05
+        assert abs(corrected_deficit) < plain_deficit / 2
     assert agreement[1] > agreement[0] + 0.15
 
 
@@ -122,17 +129,10 @@ def test_a_network_built_here_converts_and_keeps_its_function(mnist, user_net):
 
 def test_bias_correction_per_channel_brings_a_convolutional_network_closer_to_its_ann(mnist, user_net):
     train_x, _, test_x, _ = mnist
-    plain = convert(user_net, train_x[:500], v_init=0.0)
-    corrected = convert(user_net, train_x[:500], v_init=0.0, bias_correction_steps=4)
+    _, corrected, deficits, agreement = compare_bias_correction(user_net, train_x[:500], test_x, steps=4)
     assert corrected.stacks[0][0].bias.shape == (8,)  # one correction per channel
-    activations, logits = plain.analog(test_x)
-    plain_run, corrected_run = plain.run(test_x, 4), corrected.run(test_x, 4)
-    for layer, activation in enumerate(activations):
-        target = activation.clamp(max=1)
-        deficit = float((target - plain_run.rates()[layer]).mean())
-        assert 0 < float((target - corrected_run.rates()[layer]).mean()) < 0.7 * deficit
-    agreement = [float((run.evidence.argmax(1) == logits.argmax(1)).float().mean())
-                 for run in (plain_run, corrected_run)]
+    for plain_deficit, corrected_deficit in deficits:
+        assert 0 < corrected_deficit < 0.7 * plain_deficit
     assert agreement[1] > agreement[0] + 0.3
 
 
