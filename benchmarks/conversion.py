@@ -9,10 +9,14 @@ accuracy on the test images and seconds to simulate all of them, per T, in one p
 machine, and for each peer the paired comparison with this project on the same images: how many
 images only this project gets right, how many only the peer, and McNemar's exact two-sided p
 (the binomial test of those two counts). Conversion itself is not timed. A peer that is not
-installed is skipped, with a note.
+installed is skipped, with a note. Each row keeps its predictions (one digit per test image), so
+that converters run in separate processes, one per core, can still be paired: ``--pair-with
+FILE`` takes this project's predictions from an earlier results file when this run leaves it out.
 
     python benchmarks/conversion.py                       # both models, T in 8..256, full test set
     python benchmarks/conversion.py --models mlp --steps 4 8 16
+    python benchmarks/conversion.py --models cnn --steps 256 --converters "sinabs from_model" \
+        --pair-with benchmarks/results/conversion_cnn_t256_ours.json
 
 Peers: ``make install-peers`` (SpikingJelly and sinabs without their dependency pins, which
 would replace the CPU torch build, plus what they import).
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import platform
 import time
 from pathlib import Path
@@ -48,6 +53,29 @@ def paired(ours_right: torch.Tensor, peer_right: torch.Tensor) -> dict:
     discordant = only_ours + only_peer
     p_value = binomtest(only_ours, discordant, 0.5).pvalue if discordant else 1.0
     return {"only_ours_right": only_ours, "only_peer_right": only_peer, "mcnemar_p": p_value}
+
+
+def encode_predictions(predictions: torch.Tensor) -> str:
+    """Class predictions as one digit per image (MNIST has ten classes)."""
+    return "".join(map(str, predictions.tolist()))
+
+
+def decode_predictions(digits: str) -> torch.Tensor:
+    return torch.tensor([int(digit) for digit in digits])
+
+
+def earlier_predictions(paths: list[Path], test_images: int) -> dict[tuple[str, int], torch.Tensor]:
+    """This project's predictions per (trained network's run folder, T) from earlier results files."""
+    found = {}
+    for path in paths:
+        results = json.loads(path.read_text())
+        if results["settings"]["test_images"] != test_images:
+            raise SystemExit(f"{path} was measured on {results['settings']['test_images']} test images, "
+                             f"this run uses {test_images}")
+        for row in results["rows"]:
+            if row["converter"] == "this project" and "predictions" in row:
+                found[row["network"], row["steps"]] = decode_predictions(row["predictions"])
+    return found
 
 
 def run_ours(ann, calibration, images, steps, batch_size, **options):
@@ -129,6 +157,8 @@ def main() -> None:
     parser.add_argument("--converters", nargs="+", default=list(CONVERTERS), choices=list(CONVERTERS))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON file for the results")
+    parser.add_argument("--pair-with", nargs="+", type=Path, default=[], metavar="FILE",
+                        help="results files whose 'this project' rows pair with the peers of this run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -138,10 +168,11 @@ def main() -> None:
                  if name not in PEER_MODULES or importlib.util.find_spec(PEER_MODULES[name]) is not None]
     for name in sorted(set(args.converters) - set(available)):
         print(f"skipping {name}: `{PEER_MODULES[name]}` is not installed (make install-peers)")
+    ours_earlier = earlier_predictions(args.pair_with, args.test_images)
     calibration, _ = as_tensors(load("mnist", "train").head(CALIBRATION_IMAGES))
     images, labels = as_tensors(load("mnist", "test").head(args.test_images))
     rows, context = [], {
-        "settings": {**vars(args), "output": str(args.output)},
+        "settings": {**vars(args), "output": str(args.output), "pair_with": [str(p) for p in args.pair_with]},
         "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
         "environment": environment(),
     }
@@ -153,13 +184,15 @@ def main() -> None:
         print("| T | " + " | ".join(f"{name}: accuracy, seconds" for name in available) + " |")
         print("| ---: |" + " ---: |" * len(available))
         for steps in args.steps:
-            cells, ours_right = [], None
+            cells, earlier = [], ours_earlier.get((str(run.directory), steps))
+            ours_right = None if earlier is None else earlier == labels
             for name in available:
                 predictions, seconds = CONVERTERS[name](ann, calibration, images, steps, args.batch_size)
                 right = predictions == labels
                 accuracy = float(right.float().mean())
-                row = {"model": model_name, "converter": name, "steps": steps, "accuracy": accuracy,
-                       "seconds": seconds, "ann_accuracy": ann_accuracy}
+                row = {"model": model_name, "network": str(run.directory), "converter": name, "steps": steps,
+                       "accuracy": accuracy, "seconds": seconds, "ann_accuracy": ann_accuracy,
+                       "predictions": encode_predictions(predictions)}
                 cell = f"{100 * accuracy:.2f} % ({100 * (accuracy - ann_accuracy):+.2f}), {seconds:.1f} s"
                 if name == "this project":
                     ours_right = right
