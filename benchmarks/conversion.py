@@ -16,7 +16,7 @@ FILE`` takes this project's predictions from an earlier results file when this r
     python benchmarks/conversion.py                       # both models, T in 8..256, full test set
     python benchmarks/conversion.py --models mlp --steps 4 8 16
     python benchmarks/conversion.py --models cnn --steps 256 --converters "sinabs from_model" \
-        --pair-with benchmarks/results/conversion_cnn_t256_ours.json
+        --pair-with benchmarks/results/conversion_cnn_retrained_t256.json
 
 Peers: ``make install-peers`` (SpikingJelly and sinabs without their dependency pins, which
 would replace the CPU torch build, plus what they import).
