@@ -57,6 +57,8 @@ def paired(ours_right: torch.Tensor, peer_right: torch.Tensor) -> dict:
 
 def encode_predictions(predictions: torch.Tensor) -> str:
     """Class predictions as one digit per image (MNIST has ten classes)."""
+    if predictions.numel() and not 0 <= int(predictions.min()) <= int(predictions.max()) <= 9:
+        raise ValueError("predictions are stored one digit per image, so only for at most ten classes")
     return "".join(map(str, predictions.tolist()))
 
 
@@ -169,6 +171,12 @@ def main() -> None:
     for name in sorted(set(args.converters) - set(available)):
         print(f"skipping {name}: `{PEER_MODULES[name]}` is not installed (make install-peers)")
     ours_earlier = earlier_predictions(args.pair_with, args.test_images)
+    if args.pair_with and "this project" not in available:
+        unpaired = [f"{model_name} ({latest_run(model_name)}) at T = {steps}" for model_name in args.models
+                    for steps in args.steps if (str(latest_run(model_name)), steps) not in ours_earlier]
+        if unpaired:
+            raise SystemExit(f"--pair-with has no 'this project' row for {', '.join(unpaired)}: "
+                             "add --converters 'this project' or name a file that has them")
     calibration, _ = as_tensors(load("mnist", "train").head(CALIBRATION_IMAGES))
     images, labels = as_tensors(load("mnist", "test").head(args.test_images))
     rows, context = [], {
