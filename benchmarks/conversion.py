@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from bridges import convert
 from idx_datasets import load
@@ -89,6 +90,11 @@ def run_ours(ann, calibration, images, steps, batch_size, **options):
     return predictions, time.perf_counter() - started
 
 
+def batches(images: torch.Tensor, batch_size: int, steps: int, name: str):
+    """``images`` in batches of ``batch_size``, with a progress bar (a peer at large T runs for hours)."""
+    return tqdm(images.split(batch_size), desc=f"{name}, T = {steps}", unit="batch", leave=False)
+
+
 def run_spikingjelly(ann, calibration, images, steps, batch_size):
     from spikingjelly.activation_based import ann2snn, functional
 
@@ -98,7 +104,7 @@ def run_spikingjelly(ann, calibration, images, steps, batch_size):
     snn = ann2snn.FXConverter(recipe=recipe, device="cpu").convert(copy.deepcopy(ann)).eval()
     started, predictions = time.perf_counter(), []
     with torch.no_grad():
-        for x in images.split(batch_size):
+        for x in batches(images, batch_size, steps, "SpikingJelly"):
             functional.reset_net(snn)
             predictions.append(sum(snn(x) for _ in range(steps)).argmax(1))
     return torch.cat(predictions), time.perf_counter() - started
@@ -117,7 +123,7 @@ def run_sinabs(ann, calibration, images, steps, batch_size):
     snn = from_model(model, input_shape=tuple(images.shape[1:]), num_timesteps=steps).spiking_model.eval()
     started, predictions = time.perf_counter(), []
     with torch.no_grad():
-        for x in images.split(batch_size):
+        for x in batches(images, batch_size, steps, "sinabs"):
             for layer in snn.modules():
                 if hasattr(layer, "reset_states"):
                     layer.reset_states()
@@ -155,7 +161,8 @@ def main() -> None:
     parser.add_argument("--test-images", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=100,
                         help="images per batch for the peers (this project groups images itself); SpikingJelly's "
-                             "CNN ran 1.7x slower in batches of 500 than of 100")
+                             "CNN ran 1.7x slower in batches of 500 than of 100; sinabs holds batch x T frames of "
+                             "every layer, so its CNN at T = 256 needs batches of 25 in 24 GiB")
     parser.add_argument("--converters", nargs="+", default=list(CONVERTERS), choices=list(CONVERTERS))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON file for the results")
