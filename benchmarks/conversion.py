@@ -15,7 +15,7 @@ FILE`` takes this project's predictions from an earlier results file when this r
 
     python benchmarks/conversion.py                       # both models, T in 8..256, full test set
     python benchmarks/conversion.py --models mlp --steps 4 8 16
-    python benchmarks/conversion.py --models cnn --steps 256 --converters "sinabs from_model" \
+    python benchmarks/conversion.py --models cnn --steps 256 --batch-size 25 --converters "sinabs from_model" \
         --pair-with benchmarks/results/conversion_cnn_retrained_t256.json
 
 Peers: ``make install-peers`` (SpikingJelly and sinabs without their dependency pins, which
@@ -44,6 +44,9 @@ from spikebridge.training import as_tensors, load_run, predict
 RESULTS = Path(__file__).parent / "results" / "conversion.json"  # default output
 CALIBRATION_IMAGES = 1_000
 PERCENTILE = 99.9
+# images x T per sinabs batch: it holds every layer's output for all of them (the CNN at 12,800: 13.7 GB;
+# at 25,600 it was killed for memory in 24 GiB)
+SINABS_FRAMES = 12_800
 
 
 def paired(ours_right: torch.Tensor, peer_right: torch.Tensor) -> dict:
@@ -123,7 +126,7 @@ def run_sinabs(ann, calibration, images, steps, batch_size):
     snn = from_model(model, input_shape=tuple(images.shape[1:]), num_timesteps=steps).spiking_model.eval()
     started, predictions = time.perf_counter(), []
     with torch.no_grad():
-        for x in batches(images, batch_size, steps, "sinabs"):
+        for x in batches(images, max(1, min(batch_size, SINABS_FRAMES // steps)), steps, "sinabs"):
             for layer in snn.modules():
                 if hasattr(layer, "reset_states"):
                     layer.reset_states()
@@ -161,8 +164,8 @@ def main() -> None:
     parser.add_argument("--test-images", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=100,
                         help="images per batch for the peers (this project groups images itself); SpikingJelly's "
-                             "CNN ran 1.7x slower in batches of 500 than of 100; sinabs holds batch x T frames of "
-                             "every layer, so its CNN at T = 256 needs batches of 25 in 24 GiB")
+                             "CNN ran 1.7x slower in batches of 500 than of 100; sinabs' batches hold at most "
+                             f"{SINABS_FRAMES} frames (images x T)")
     parser.add_argument("--converters", nargs="+", default=list(CONVERTERS), choices=list(CONVERTERS))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON file for the results")
