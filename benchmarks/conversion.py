@@ -181,9 +181,10 @@ def main() -> None:
     for name in sorted(set(args.converters) - set(available)):
         print(f"skipping {name}: `{PEER_MODULES[name]}` is not installed (make install-peers)")
     ours_earlier = earlier_predictions(args.pair_with, args.test_images)
+    networks = {model_name: latest_run(model_name) for model_name in args.models}
     if args.pair_with and "this project" not in available:
-        unpaired = [f"{model_name} ({latest_run(model_name)}) at T = {steps}" for model_name in args.models
-                    for steps in args.steps if (str(latest_run(model_name)), steps) not in ours_earlier]
+        unpaired = [f"{model_name} ({network}) at T = {steps}" for model_name, network in networks.items()
+                    for steps in args.steps if (str(network), steps) not in ours_earlier]
         if unpaired:
             raise SystemExit(f"--pair-with has no 'this project' row for {', '.join(unpaired)}: "
                              "add --converters 'this project' or name a file that has them")
@@ -194,8 +195,8 @@ def main() -> None:
         "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
         "environment": environment(),
     }
-    for model_name in args.models:
-        run = load_run(latest_run(model_name))
+    for model_name, network in networks.items():
+        run = load_run(network)
         ann = run.model.eval()
         ann_accuracy = float((predict(ann, images) == labels).float().mean())
         print(f"\n{model_name} ({run.directory}), ANN {100 * ann_accuracy:.2f} % on {len(labels)} test images")
