@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from idx_datasets.atomic import write_json_atomic
-from spikebridge.runs import environment
+from spikebridge.records import environment
 from spikebridge.training import TrainConfig, resume, train
 
 RUNS_ROOT = Path("runs/baselines")

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from bridges import convert
 from idx_datasets import load
 from idx_datasets.atomic import write_json_atomic
-from spikebridge.runs import environment
+from spikebridge.records import environment
 from spikebridge.training import as_tensors, load_run, predict
 
 RESULTS = Path(__file__).parent / "results" / "conversion.json"  # default output

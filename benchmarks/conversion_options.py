@@ -22,7 +22,7 @@ from bridges import convert
 from bridges.equivalence import spiking_accuracy
 from idx_datasets import load
 from idx_datasets.atomic import write_json_atomic
-from spikebridge.runs import environment
+from spikebridge.records import environment
 from spikebridge.training import TrainConfig, as_tensors, load_run, predict, train
 
 RESULTS = Path(__file__).parent / "results" / "conversion_options.json"

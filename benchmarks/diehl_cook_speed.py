@@ -32,7 +32,7 @@ import numpy as np
 from idx_datasets import load
 from idx_datasets.atomic import write_json_atomic
 from spikebridge.diehl_cook_runs import block_seed, build_dir_root, present_block
-from spikebridge.runs import environment
+from spikebridge.records import environment
 from spiking.block_runner import RuntimeBlockRunner, StandaloneBlockRunner
 from spiking.diehl_cook import DiehlCookParameters, initial_state, pixel_block
 

@@ -3,8 +3,9 @@
     python examples/log_network_study.py                      # about 15 minutes on 2 CPU cores
     python examples/log_network_study.py --epochs 2 --attack-images 200   # a quick look
 
-Writes ``runs/log-study-<time>/`` with ``results.json`` (every figure, with the configuration),
-``results.md`` (the tables) and the figures:
+Writes ``runs/log-study-<time>/`` with the results record ``results.json`` (every figure, with
+the configuration and provenance; ``--record PATH`` writes it there too), ``results.md`` (the
+tables) and the figures:
 
 - ``prototypes.png``: rows of w1 as 28x28 images, joint training and control network (Figs 2, 5).
 - ``w2_schedules.png``: w2 of the control network, constant learning rate against a decaying one
@@ -39,7 +40,8 @@ from rate_models.probes import (
     pgd,
     relu_first_order,
 )
-from spikebridge.runs import environment, new_run_dir, save_figure, write_json
+from spikebridge.records import environment, make_record, portable_path, provenance, write_record
+from spikebridge.runs import new_run_dir, save_figure, write_json
 from spikebridge.training import TrainConfig, accuracy, as_tensors, train
 
 EPSILONS = [0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3]
@@ -63,6 +65,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--perturbation-images", type=int, default=100, help="test images perturbed")
     parser.add_argument("--runs-dir", default="runs", help="where the study folder is created")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--record", metavar="PATH", help="also write the results record to PATH")
     return parser.parse_args()
 
 
@@ -269,6 +272,7 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     args = parse_args()
+    started = provenance(seeds={"training": args.seed, "perturbations": args.seed, "pgd_starts": args.seed})
     torch.manual_seed(args.seed)
     folder = new_run_dir(Path(args.runs_dir), "log-study")
     write_json(folder, "config.json", {"kind": "log-study", "args": vars(args), "environment": environment()})
@@ -278,7 +282,9 @@ def main() -> None:
     joint = runs["log joint, cross-entropy"].model
     control = runs["log control, cross-entropy, decaying lr + weak L2"].model
     relu, matched = runs["relu 784-100-10"].model, runs["relu 784-100-10, matched accuracy"].model
-    results = {"training": {name: asdict(run.train_config) | {"run": str(run.directory)} for name, run in runs.items()}}
+    results = {"args": vars(args),
+               "training": {name: asdict(run.train_config) | {"run": portable_path(run.directory)}
+                            for name, run in runs.items()}}
     results["linearisation"] = linearisation_table(runs, test_x, test_y)
     plot_prototypes(joint, control, folder / "prototypes.png")
     results["sawtooth"] = plot_w2(runs["log control, cross-entropy, constant lr"].model, control,
@@ -289,11 +295,14 @@ def main() -> None:
     attacked = test_x[: args.attack_images], test_y[: args.attack_images]
     results["attacks"] = attacks({"log net": joint, "ReLU MLP, matched accuracy": matched, "ReLU MLP": relu},
                                  *attacked, args.seed, folder / "attacks.png")
-    write_json(folder, "results.json", results)
+    record = make_record(results, started)
+    write_record(folder / "results.json", record)
     table = markdown(results)
     write_bytes_atomic(folder / "results.md", table.encode())
     print(table)
     print(f"study folder: {folder}")
+    if args.record:
+        print(f"results record written to {write_record(Path(args.record), record)}")
 
 
 if __name__ == "__main__":

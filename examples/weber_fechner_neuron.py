@@ -5,8 +5,8 @@
 An integrate-and-fire neuron whose threshold grows by r at each spike is driven by constant
 currents spanning four decades (1e-4 to 1) for T steps. Its spike count against ln(drive) is
 fitted with a line; the law predicts the slope 1 / ln r. Brian2 (threshold growth in the reset
-statement) must give the same counts. Writes ``runs/weber-fechner-<time>/`` with
-``results.json`` and ``count_vs_drive.png``.
+statement) must give the same counts. Writes ``runs/weber-fechner-<time>/`` with the results
+record ``results.json`` (``--record PATH`` writes it there too) and ``count_vs_drive.png``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import torch
 
 from bridges.brian2_check import brian2_log_coding_counts
 from bridges.log_coding import fit_log_law, log_coding_counts, log_law_count
-from spikebridge.runs import environment, new_run_dir, save_figure, write_json
+from spikebridge.records import environment, make_record, provenance, write_record
+from spikebridge.runs import new_run_dir, save_figure, write_json
 
 matplotlib.use("Agg")
 
@@ -33,8 +34,11 @@ def main() -> None:
     parser.add_argument("--theta0", type=float, default=1e-3, help="initial threshold")
     parser.add_argument("--steps", type=int, default=1000, help="time steps T")
     parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--record", metavar="PATH", help="also write the results record to PATH")
     args = parser.parse_args()
     import matplotlib.pyplot as plt
+
+    started = provenance(seeds={})
 
     drives = torch.logspace(-4, 0, 41, dtype=torch.float64)
     counts = log_coding_counts(drives.expand(args.steps, -1), args.theta0, args.growth)
@@ -48,7 +52,8 @@ def main() -> None:
     }
     folder = new_run_dir(Path(args.runs_dir), "weber-fechner")
     write_json(folder, "config.json", {"kind": "weber-fechner", "args": vars(args), "environment": environment()})
-    write_json(folder, "results.json", results)
+    record = make_record(results, started)
+    write_record(folder / "results.json", record)
 
     figure, axis = plt.subplots(figsize=(6, 4))
     axis.plot(drives, counts, "o", label="torch")
@@ -65,6 +70,8 @@ def main() -> None:
     print(f"Brian2 counts equal torch's: {results['brian2_equal_torch']}; "
           f"closed form equals torch: {results['closed_form_equal_torch']}")
     print(f"folder: {folder}")
+    if args.record:
+        print(f"results record written to {write_record(Path(args.record), record)}")
 
 
 if __name__ == "__main__":

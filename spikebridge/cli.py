@@ -43,6 +43,14 @@ def _setting(text: str) -> tuple[str, object]:
         return key, value
 
 
+def _publish_record(source: Path, destination: str | None) -> None:
+    """Copy the results record ``source`` to ``--record DESTINATION`` (e.g. under benchmarks/results/)."""
+    from spikebridge.records import read_record, write_record
+
+    if destination:
+        print(f"results record written to {write_record(Path(destination), read_record(source))}")
+
+
 def cmd_data(args: argparse.Namespace) -> None:
     names = list(DATASETS) if args.dataset == "all" else [args.dataset]
     print(f"data cache: {cache_root()}")
@@ -72,23 +80,26 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from idx_datasets import load
     from spikebridge.evaluation import confusion_matrix, format_confusion_matrix, plot_confusion_matrix
-    from spikebridge.runs import write_json
+    from spikebridge.records import make_record, provenance, write_record
     from spikebridge.training import as_tensors, load_run, predict
 
     run = load_run(Path(args.run))
+    started = provenance(seeds={"training": run.train_config.seed})
     images, labels = as_tensors(load(run.train_config.dataset, "test").head(args.test_images))
     predictions = predict(run.model, images)
     matrix = confusion_matrix(labels.numpy(), predictions.numpy())
     accuracy = float(np.trace(matrix) / matrix.sum())
     print(f"{run.model_name} ({run.directory}): test accuracy {100 * accuracy:.2f} % on {len(labels)} images")
     print(format_confusion_matrix(matrix))
-    write_json(run.directory, "evaluation.json",
-               {"test_images": len(labels), "test_accuracy": accuracy, "confusion_matrix": matrix.tolist()})
+    summary = {"model": run.model_name, "test_images": len(labels), "test_accuracy": accuracy,
+               "confusion_matrix": matrix.tolist()}
+    write_record(run.directory / "evaluation.json", make_record(summary, started))
     plot_confusion_matrix(matrix, run.directory / "confusion_matrix.png", f"{run.model_name}: {100 * accuracy:.2f} %")
+    _publish_record(run.directory / "evaluation.json", args.record)
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from spikebridge.compare import CompareSettings, compare, markdown_table
+    from spikebridge.compare import COMPARISON_FILE, CompareSettings, compare, markdown_table
 
     settings = CompareSettings(
         dataset=args.dataset,
@@ -96,11 +107,13 @@ def cmd_compare(args: argparse.Namespace) -> None:
         test_images=None if args.full else args.test_images,
         epochs=args.epochs,
         stdp_train_images=None if args.full else args.stdp_images,
+        stdp_device=args.device,
         seed=args.seed,
     )
     folder, rows = compare(settings, args.models, runs_root=Path(args.runs_dir))
     print(markdown_table(rows), end="")
-    print(f"table written to {folder / 'comparison.md'} and {folder / 'comparison.json'}")
+    print(f"table written to {folder / 'comparison.md'} and {folder / COMPARISON_FILE}")
+    _publish_record(folder / COMPARISON_FILE, args.record)
 
 
 def cmd_diehl_cook_train(args: argparse.Namespace) -> None:
@@ -122,26 +135,29 @@ def cmd_diehl_cook_train(args: argparse.Namespace) -> None:
 
 
 def cmd_diehl_cook_evaluate(args: argparse.Namespace) -> None:
-    from spikebridge.diehl_cook_runs import evaluate
+    from spikebridge.diehl_cook_runs import EVALUATION_FILE, evaluate
     from spikebridge.evaluation import format_confusion_matrix
 
     summary = evaluate(Path(args.run), args.labelling_images, args.test_images, threads=args.threads)
     print(f"Diehl & Cook {summary['neurons']} neurons after {summary['training_images_seen']} training images: "
           f"test accuracy {100 * summary['test_accuracy']:.2f} % on {summary['test_images']} images")
     print(format_confusion_matrix(np.asarray(summary["confusion_matrix"])))
-    print(f"plots and evaluation.json written to {args.run}")
+    print(f"plots and {EVALUATION_FILE} written to {args.run}")
+    _publish_record(Path(args.run) / EVALUATION_FILE, args.record)
 
 
 def cmd_bridge_verify(args: argparse.Namespace) -> None:
     from bridges.conversion import ConversionOptions
     from bridges.equivalence import format_tables
-    from spikebridge.bridge_runs import verify
+    from spikebridge.bridge_runs import EQUIVALENCE_FILE, verify
 
     options = ConversionOptions(percentile=args.percentile, input_coding=args.input_coding, v_init=args.v_init,
                                 bias_correction_steps=args.bias_correction_steps)
-    folder, report = verify(Path(args.run), args.steps, args.test_images, options, args.calibration_images)
+    folder, report = verify(Path(args.run), args.steps, args.test_images, options, args.calibration_images,
+                            seed=args.seed)
     print(format_tables(report), end="")
     print(f"tables, figures and plots written to {folder}")
+    _publish_record(folder / EQUIVALENCE_FILE, args.record)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data_fetch.add_argument("dataset", nargs="?", default="all", choices=[*DATASETS, "all"], help="which data set")
     data_fetch.set_defaults(handler=cmd_data)
+
+    def add_record_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--record", metavar="PATH", default=None,
+                         help="also write the results record (figures, configuration, command, commit, machine, "
+                              "seeds, date) to PATH, e.g. benchmarks/results/NAME.json")
 
     def add_data_options(sub: argparse.ArgumentParser, train_images: int | None, test_images: int | None) -> None:
         sub.add_argument("--dataset", default="mnist", choices=list(DATASETS), help="data set")
@@ -193,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", help="run folder made by `spikebridge train`")
     evaluate.add_argument("--test-images", type=_image_count, default="all", metavar="N|all",
                           help="evaluate on the first N test images")
+    add_record_option(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     diehl_cook = commands.add_parser(
@@ -228,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     dc_evaluate.add_argument("--labelling-images", type=int, default=60_000, help="training images used to label")
     dc_evaluate.add_argument("--test-images", type=int, default=10_000, help="test images classified")
     dc_evaluate.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: the run's)")
+    add_record_option(dc_evaluate)
     dc_evaluate.set_defaults(handler=cmd_diehl_cook_evaluate)
 
     from bridges.conversion import INPUT_CODINGS, ConversionOptions
@@ -259,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     bridge_verify.add_argument("--bias-correction-steps", type=int, default=None, metavar="T",
                                help="correct the biases for T-step simulations on the calibration images "
                                "(Li et al. 2021; default: no correction)")
+    bridge_verify.add_argument("--seed", type=int, default=0, help="seed of the Poisson input spikes")
+    add_record_option(bridge_verify)
     bridge_verify.set_defaults(handler=cmd_bridge_verify)
 
     from spikebridge.compare import COMPARISONS, CompareSettings
@@ -274,6 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--full", action="store_true", help="use all training and test images")
     compare.add_argument("--models", nargs="+", choices=[c.name for c in COMPARISONS], default=None,
                          help="only these rows (omit for all)")
+    compare.add_argument("--device", choices=DEVICES,
+                         default=defaults.stdp_device,
+                         help="Brian2 device of the Diehl & Cook row (runtime needs no C++ compiler; much slower)")
+    add_record_option(compare)
     compare.set_defaults(handler=cmd_compare)
     return parser
 

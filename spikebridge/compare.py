@@ -13,8 +13,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from idx_datasets.atomic import write_bytes_atomic
-from spikebridge.runs import environment, new_run_dir, write_json
+from spikebridge import diehl_cook_runs
+from spikebridge.diehl_cook_runs import DiehlCookRunConfig
+from spikebridge.records import environment, make_record, provenance, write_record
+from spikebridge.runs import new_run_dir, write_json
 from spikebridge.training import TrainConfig, train
+from spiking.block_runner import require_device
+
+COMPARISON_FILE = "comparison.json"  # the results record of `compare`
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class CompareSettings:
     batch_size: int = 64  # small data, few epochs: more, larger steps than the full-data defaults
     learning_rate: float = 2e-3
     stdp_train_images: int | None = 1_000  # Diehl & Cook: one pass, also the labelling set
+    stdp_device: str = DiehlCookRunConfig.device  # Brian2 device of the Diehl & Cook row
     seed: int = 0
 
     def train_config(self) -> TrainConfig:
@@ -51,10 +58,15 @@ class ComparisonRow:
     wall_seconds: float
 
 
+def _nothing_to_check(settings: CompareSettings) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Comparison:
     name: str
     evaluate: Callable[[CompareSettings, Path], ComparisonRow]  # (settings, folder for its runs)
+    check: Callable[[CompareSettings], None] = _nothing_to_check  # raises before anything runs if it cannot
 
 
 def rate_only(model_name: str) -> Comparison:
@@ -99,12 +111,11 @@ def diehl_cook(neurons: int) -> Comparison:
     """Diehl & Cook (2015): unsupervised STDP in Brian2, labelled on its own training images."""
 
     def evaluate(settings: CompareSettings, folder: Path) -> ComparisonRow:
-        from spikebridge import diehl_cook_runs
-
         started = time.perf_counter()
         images = settings.stdp_train_images or 60_000
-        config = diehl_cook_runs.DiehlCookRunConfig(
-            neurons=neurons, images=images, seed=settings.seed, dataset=settings.dataset,
+        config = DiehlCookRunConfig(
+            neurons=neurons, images=images, seed=settings.seed, dataset=settings.dataset, device=settings.stdp_device,
+            block_slots=min(images, DiehlCookRunConfig.block_slots),  # a short run needs no longer block
             checkpoint_every=images,
         )
         directory = diehl_cook_runs.train(config, runs_root=folder)
@@ -115,7 +126,10 @@ def diehl_cook(neurons: int) -> Comparison:
             f"unsupervised STDP, {images} images (Brian2 {config.device})", time.perf_counter() - started,
         )
 
-    return Comparison(f"diehl-cook-{neurons}", evaluate)
+    def check(settings: CompareSettings) -> None:
+        require_device(settings.stdp_device)
+
+    return Comparison(f"diehl-cook-{neurons}", evaluate, check)
 
 
 COMPARISONS: list[Comparison] = [
@@ -149,13 +163,14 @@ def compare(
     known = [entry.name for entry in COMPARISONS]
     if unknown := sorted(set(names or []) - set(known)):
         raise ValueError(f"no comparison entry {unknown[0]!r}; choose from {known}")
+    chosen = [entry for entry in COMPARISONS if names is None or entry.name in names]
+    for entry in chosen:  # a missing compiler is reported now, not after the rate models trained
+        entry.check(settings)
+    started = provenance(seeds={"training": settings.seed}, threads={"openmp": 1})
     folder = new_run_dir(runs_root, "compare")
     write_json(folder, "config.json", {"kind": "compare", "settings": asdict(settings), "environment": environment()})
-    rows = [
-        entry.evaluate(settings, folder / "models")
-        for entry in COMPARISONS
-        if names is None or entry.name in names
-    ]
+    rows = [entry.evaluate(settings, folder / "models") for entry in chosen]
     write_bytes_atomic(folder / "comparison.md", markdown_table(rows).encode())
-    write_json(folder, "comparison.json", {"settings": asdict(settings), "rows": [asdict(r) for r in rows]})
+    record = make_record({"settings": asdict(settings), "rows": [asdict(r) for r in rows]}, started)
+    write_record(folder / COMPARISON_FILE, record)
     return folder, rows

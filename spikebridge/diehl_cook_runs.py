@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from idx_datasets import cache_root, load
 from idx_datasets.atomic import atomic_path
-from spikebridge.runs import CONFIG_FILE, METRICS_FILE, RunError, environment, new_run_dir, read_json, write_json
+from spikebridge.records import environment, make_record, portable_path, provenance, write_record
+from spikebridge.runs import CONFIG_FILE, METRICS_FILE, RunError, new_run_dir, read_json, write_json
 from spiking.block_runner import make_runner
 from spiking.diehl_cook import (
     DiehlCookParameters,
@@ -34,6 +35,7 @@ from spiking.diehl_cook import (
 )
 
 CHECKPOINT_FILE = "checkpoint.npz"
+EVALUATION_FILE = "evaluation.json"  # the results record of `diehl-cook evaluate`
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,9 @@ def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int =
              threads: int | None = None, progress_bar: bool = True) -> dict:
     """Label the neurons from frozen responses to training images, classify the test images.
 
-    Writes ``evaluation.json`` and the plots into the run folder and returns the summary.
+    Writes the results record ``evaluation.json`` (accuracy, confusion matrix, neurons per class,
+    the run's configuration, changed constants and training statistics; see
+    :mod:`spikebridge.records`) and the plots into the run folder, and returns the record.
     """
     from spikebridge.diehl_cook_plots import save_run_plots
     from spikebridge.evaluation import confusion_matrix
@@ -265,17 +269,19 @@ def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int =
     directory = Path(directory)
     config, params = read_run_config(directory)
     state, progress = load_checkpoint(directory)
-    runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(),
-                         threads or config.threads)
+    threads = threads or config.threads
+    seed = config.seed + EVALUATION_SEED_OFFSET
+    started_record = provenance(seeds={"network": config.seed, "evaluation": seed}, threads={"openmp": threads})
+    runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(), threads)
     started = time.perf_counter()
     labelling = load(config.dataset, "train").head(labelling_images)
-    seed = config.seed + EVALUATION_SEED_OFFSET
     label_counts, _ = frozen_responses(runner, state, labelling.images, seed, "labelling", progress_bar)
     assignments = assign_labels(label_counts, labelling.labels.astype(np.int64))
     test = load(config.dataset, "test").head(test_images)
     test_counts, first_block = frozen_responses(runner, state, test.images, seed + 1, "testing", progress_bar)
     predictions = classify(test_counts, assignments)
     matrix = confusion_matrix(test.labels, predictions)
+    defaults = asdict(DiehlCookParameters())
     summary = {
         "neurons": config.neurons,
         "training_images_seen": progress.images_done,
@@ -287,7 +293,18 @@ def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int =
         "neurons_per_class": np.bincount(assignments, minlength=10).tolist(),
         "silent_test_images": int(np.sum(test_counts.sum(axis=1) == 0)),
         "evaluation_seconds": time.perf_counter() - started,
+        "run": {**asdict(config), "folder": portable_path(directory)},
+        "parameters_changed": {name: value for name, value in asdict(params).items() if defaults[name] != value},
+        "training": {
+            "seconds": progress.seconds,
+            "images_per_second": progress.images_done / progress.seconds if progress.seconds else None,
+            "presentations_per_image": progress.presentations / progress.images_done if progress.images_done else None,
+            "accuracy_history": progress.accuracy_history,
+        },
+        "theta_mV": {"mean": float(state.theta_mV.mean()), "min": float(state.theta_mV.min()),
+                     "max": float(state.theta_mV.max())},
     }
-    write_json(directory, "evaluation.json", summary)
+    record = make_record(summary, started_record)
+    write_record(directory / EVALUATION_FILE, record)
     save_run_plots(directory, state, progress, matrix, first_block, params)
-    return summary
+    return record

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import platform
-import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +27,6 @@ def new_run_dir(root: Path, name: str) -> Path:
         candidate = Path(root) / f"{name}-{stamp}-{suffix}"
     candidate.mkdir(parents=True)
     return candidate
-
-
-def environment() -> dict[str, str]:
-    """Versions of the interpreter and of the packages that decide the numbers."""
-    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for package in ("spikebridge", "torch", "numpy", "brian2", "brian2cuda", "snntorch"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
 
 
 def write_json(run_dir: Path, name: str, payload: Any) -> None:

@@ -24,11 +24,11 @@ from tqdm import tqdm
 import rate_models
 from idx_datasets import LabelledImages, load
 from idx_datasets.atomic import atomic_path
+from spikebridge.records import environment
 from spikebridge.runs import (
     CONFIG_FILE,
     METRICS_FILE,
     RunError,
-    environment,
     new_run_dir,
     read_json,
     save_figure,

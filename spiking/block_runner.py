@@ -123,20 +123,9 @@ class StandaloneBlockRunner:
         import brian2
         from brian2.utils.logger import BrianLogger
 
+        require_device(device)
         if device == "cuda_standalone":
-            try:
-                import brian2cuda  # noqa: F401  (registers the device)
-            except ImportError:
-                raise DeviceError(
-                    "device cuda_standalone needs brian2cuda and a CUDA GPU: `pip install brian2cuda` "
-                    "(Python 3.12 or newer), or use --device cpp_standalone"
-                ) from None
             _use_cpp17_for_cuda()
-        if shutil.which("g++") is None and shutil.which("c++") is None:
-            raise DeviceError(
-                f"device {device} needs a C++ compiler (g++): install it (e.g. `apt-get install g++`) "
-                "or use --device runtime (much slower)"
-            )
         brian2.get_device().reinit()  # a process may build several networks, one at a time
         key = json.dumps([asdict(params), n_excitatory, slots, threads, device, brian2.__version__], sort_keys=True)
         self.build_dir = Path(build_root) / f"diehl-cook-{device}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
@@ -186,12 +175,31 @@ class StandaloneBlockRunner:
         return read_state(net, state), read_presentations(net)
 
 
+def require_device(device: str) -> None:
+    """Raise :class:`DeviceError`, naming the fix, if ``device`` cannot run here: an unknown name,
+    a standalone device without a C++ compiler, ``cuda_standalone`` without brian2cuda."""
+    if device not in DEVICES:
+        raise DeviceError(f"unknown device {device!r}; choose one of {DEVICES}")
+    if device == "cuda_standalone":
+        try:
+            import brian2cuda  # noqa: F401  (registers the device)
+        except ImportError:
+            raise DeviceError(
+                "device cuda_standalone needs brian2cuda and a CUDA GPU: `pip install brian2cuda` "
+                "(Python 3.12 or newer), or use --device cpp_standalone"
+            ) from None
+    if device != "runtime" and shutil.which("g++") is None and shutil.which("c++") is None:
+        raise DeviceError(
+            f"device {device} needs a C++ compiler (g++): install it (e.g. `apt-get install g++`) "
+            "or use --device runtime (much slower)"
+        )
+
+
 def make_runner(
     device: str, params: DiehlCookParameters, n_excitatory: int, slots: int, build_root: Path, threads: int = 1
 ):
     """A block runner for ``device`` (one of :data:`DEVICES`)."""
-    if device not in DEVICES:
-        raise DeviceError(f"unknown device {device!r}; choose one of {DEVICES}")
+    require_device(device)
     if device == "runtime":
         return RuntimeBlockRunner(params, n_excitatory, slots)
     return StandaloneBlockRunner(params, n_excitatory, slots, build_root, threads, device)
