@@ -20,7 +20,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from idx_datasets.atomic import write_json_atomic
+from spikebridge.records import make_record, provenance, write_record
 from spiking.diehl_cook import PRESETS, DiehlCookParameters, with_overrides
 from spiking.stdp_window import weight_change
 
@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--brian1-site", required=True, help="folder holding brian 1.4.4 and its dependencies")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    started = provenance(seeds={"spike_times": "fixed by cases(); no random draws"})
 
     rows = cases()
     c_stdp = brian1(args.python2, args.brian1_site, True, rows)
@@ -68,9 +69,7 @@ def main() -> None:
                         "brian1_python_stdp": python_change, "ours": ours})
         print(f"| {delay} | {pre} | {post} | {c_change:+.3e} | {python_change:+.3e} | {ours['paper']:+.3e} "
               f"| {ours['authors-brian1']:+.3e} |")
-    command = f"python benchmarks/brian1_stdp.py --python2 {args.python2} --brian1-site {args.brian1_site}"
-    write_json_atomic(args.output, {"command": command, "rows": results})
-    print(f"wrote {args.output}")
+    print(f"wrote {write_record(args.output, make_record({'rows': results}, started))}")
 
 
 if __name__ == "__main__":

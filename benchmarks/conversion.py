@@ -1,6 +1,6 @@
 """ANN-to-SNN conversion: this project against the converters researchers use today.
 
-The same trained MLP (784-1200-1200-10) and CNN (seed 002) are converted by ``bridges.convert``
+The same trained MLP (784-1200-1200-10) and CNN (Gupta & Naveed) are converted by ``bridges.convert``
 (with the defaults, and with the biases corrected for each T on the calibration images),
 SpikingJelly's ``ann2snn`` (rate-coding recipe, 99.9 % normalisation) and sinabs'
 ``from_model`` (after ``normalize_weights`` at the 99.9th percentile), each fed the test images
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -37,8 +36,7 @@ from tqdm import tqdm
 
 from bridges import convert
 from idx_datasets import load
-from idx_datasets.atomic import write_json_atomic
-from spikebridge.records import environment
+from spikebridge.records import make_record, portable_path, provenance, write_record
 from spikebridge.training import as_tensors, load_run, predict
 
 RESULTS = Path(__file__).parent / "results" / "conversion.json"  # default output
@@ -152,9 +150,9 @@ def latest_run(kind: str) -> Path:
     return candidates[-1]
 
 
-def save(path: Path, context: dict, rows: list[dict], finished: bool) -> None:
-    """Write the run's ``context`` (settings, machine, environment) and the rows so far (atomically)."""
-    write_json_atomic(path, {**context, "finished": finished, "rows": rows})
+def save(path: Path, started: dict, settings: dict, rows: list[dict], finished: bool) -> None:
+    """Write the results record with the rows so far (atomically)."""
+    write_record(path, make_record({"settings": settings, "finished": finished, "rows": rows}, started))
 
 
 def main() -> None:
@@ -173,6 +171,7 @@ def main() -> None:
                         help="results files whose 'this project' rows pair with the peers of this run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    started = provenance(seeds={"calibration": "first 1,000 training images; no random draws"})
 
     import importlib.util
 
@@ -190,11 +189,7 @@ def main() -> None:
                              "add --converters 'this project' or name a file that has them")
     calibration, _ = as_tensors(load("mnist", "train").head(CALIBRATION_IMAGES))
     images, labels = as_tensors(load("mnist", "test").head(args.test_images))
-    rows, context = [], {
-        "settings": {**vars(args), "output": str(args.output), "pair_with": [str(p) for p in args.pair_with]},
-        "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
-        "environment": environment(),
-    }
+    rows, settings = [], {**vars(args), "output": str(args.output), "pair_with": [str(p) for p in args.pair_with]}
     for model_name, network in networks.items():
         run = load_run(network)
         ann = run.model.eval()
@@ -209,7 +204,7 @@ def main() -> None:
                 predictions, seconds = CONVERTERS[name](ann, calibration, images, steps, args.batch_size)
                 right = predictions == labels
                 accuracy = float(right.float().mean())
-                row = {"model": model_name, "network": str(run.directory), "converter": name, "steps": steps,
+                row = {"model": model_name, "network": portable_path(run.directory), "converter": name, "steps": steps,
                        "accuracy": accuracy, "seconds": seconds, "ann_accuracy": ann_accuracy,
                        "predictions": encode_predictions(predictions)}
                 cell = f"{100 * accuracy:.2f} % ({100 * (accuracy - ann_accuracy):+.2f}), {seconds:.1f} s"
@@ -220,10 +215,10 @@ def main() -> None:
                     cell += (f" [only ours {versus['only_ours_right']}, only peer {versus['only_peer_right']}, "
                              f"p {versus['mcnemar_p']:.2f}]")
                 rows.append(row)
-                save(args.output, context, rows, finished=False)  # an interrupted run keeps what it measured
+                save(args.output, started, settings, rows, finished=False)  # an interrupted run keeps what it measured
                 cells.append(cell)
             print(f"| {steps} | " + " | ".join(cells) + " |", flush=True)
-    save(args.output, context, rows, finished=True)
+    save(args.output, started, settings, rows, finished=True)
     print(f"\nwritten to {args.output}")
 
 

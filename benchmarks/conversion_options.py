@@ -21,8 +21,7 @@ from conversion import latest_run  # benchmarks/conversion.py, beside this scrip
 from bridges import convert
 from bridges.equivalence import spiking_accuracy
 from idx_datasets import load
-from idx_datasets.atomic import write_json_atomic
-from spikebridge.records import environment
+from spikebridge.records import make_record, provenance, write_record
 from spikebridge.training import TrainConfig, as_tensors, load_run, predict, train
 
 RESULTS = Path(__file__).parent / "results" / "conversion_options.json"
@@ -51,7 +50,9 @@ def main() -> None:
     parser.add_argument("--steps", nargs="+", type=int, default=[1, 2, 4, 8, 16, 32])
     parser.add_argument("--qcfs-levels", type=int, default=4)
     parser.add_argument("--qcfs-epochs", type=int, default=10)
+    parser.add_argument("--output", type=Path, default=RESULTS, help="the results record")
     args = parser.parse_args()
+    started = provenance(seeds={"qcfs_training": TrainConfig().seed})
 
     calibration, _ = as_tensors(load("mnist", "train").head(1_000))
     images, labels = as_tensors(load("mnist", "test"))
@@ -76,8 +77,8 @@ def main() -> None:
         rows.append({"network": name, "options": options, "ann_accuracy": ann,
                      "spiking_accuracy": dict(zip(args.steps, spiking, strict=True))})
         print(f"| {name} | {100 * ann:.2f} % | " + " | ".join(f"{100 * a:.2f} %" for a in spiking) + " |", flush=True)
-    write_json_atomic(RESULTS, {"settings": vars(args), "environment": environment(), "rows": rows})
-    print(f"\nwritten to {RESULTS}")
+    record = make_record({"settings": {**vars(args), "output": str(args.output)}, "rows": rows}, started)
+    print(f"\nwritten to {write_record(args.output, record)}")
 
 
 if __name__ == "__main__":

@@ -22,17 +22,14 @@ for with ``--compute-capability`` (e.g. 9.0).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
 from idx_datasets import load
-from idx_datasets.atomic import write_json_atomic
 from spikebridge.diehl_cook_runs import block_seed, build_dir_root, present_block
-from spikebridge.records import environment
+from spikebridge.records import make_record, provenance, write_record
 from spiking.block_runner import RuntimeBlockRunner, StandaloneBlockRunner
 from spiking.diehl_cook import DiehlCookParameters, initial_state, pixel_block
 
@@ -106,18 +103,6 @@ def print_table(rows: list[dict]) -> None:
               f"| {c['spikes_per_image']:.1f} | {100 * c['re_presentation_fraction']:.1f} % |")
 
 
-def command_line(args: argparse.Namespace) -> str:
-    """The command that reproduces this run (flags without a value are left out when off)."""
-    words = ["python", "benchmarks/diehl_cook_speed.py"]
-    for name, value in vars(args).items():
-        flag = "--" + name.replace("_", "-")
-        if value is True:
-            words.append(flag)
-        elif value not in (None, False):
-            words += [flag, *map(str, value if isinstance(value, list) else [value])]
-    return " ".join(words)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 400])
@@ -131,6 +116,7 @@ def main() -> None:
                         help="cuda_standalone without a GPU to detect: compile for this compute capability")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    started = provenance(seeds={"network_and_blocks": 0}, threads={"openmp": max(args.threads)})
     if args.compute_capability is not None:
         set_cuda_target(args.compute_capability)
 
@@ -154,12 +140,8 @@ def main() -> None:
 
     if not args.build_only:
         print_table(rows)
-    write_json_atomic(args.output, {
-        "rows": rows, "block_slots": args.block_slots, "command": command_line(args),
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-        "environment": environment(),
-    })
-    print(f"wrote {args.output}")
+    record = make_record({"rows": rows, "block_slots": args.block_slots}, started)
+    print(f"wrote {write_record(args.output, record)}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Conversion of trained rate networks into spiking networks, and the measurements that verify
-the firing-rate equivalence (seed 002, section 3.5) and the Weber-Fechner coding of the log
-network (seed 003, :mod:`bridges.log_coding`).
+the firing-rate equivalence (Gupta & Naveed, "How close are ANNs to the brain?", section 3.5)
+and the Weber-Fechner coding of the log network (Thériault & François 2021,
+:mod:`bridges.log_coding`).
 
     from bridges import convert
     snn = convert(ann, calibration_images)          # any chain of Linear/Conv2d/BatchNorm/ReLU/pooling,

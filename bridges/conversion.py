@@ -515,7 +515,7 @@ def convert(ann: nn.Module, calibration_inputs: torch.Tensor, **options) -> nn.M
     """A spiking network computing what the ReLU network ``ann`` computes, in spike counts.
 
     ``calibration_inputs`` (a few hundred training images) set each layer's scale; ``options``
-    are the fields of :class:`ConversionOptions`. A log network (seed 003) converts to
+    are the fields of :class:`ConversionOptions`. A log network (Thériault & François 2021) converts to
     Weber-Fechner coding instead, with the options of :class:`bridges.log_coding.LogCodingOptions`.
     """
     if not isinstance(calibration_inputs, torch.Tensor) or calibration_inputs.dim() < 2:

@@ -1,4 +1,4 @@
-"""Measure the firing-rate equivalence of seed 002, section 3.5, on a converted network.
+"""Measure the firing-rate equivalence of Gupta & Naveed, section 3.5, on a converted network.
 
 For each number of steps T and each spiking layer l: the correlation and the mean absolute
 error between rate_l x lambda_l (spikes per step times the layer's scale) and the ANN's ReLU

@@ -1,4 +1,4 @@
-"""Weber-Fechner coding: carry the log network of seed 003 into spike counts.
+"""Weber-Fechner coding: carry the log network of Thériault & François (2021) into spike counts.
 
 The log-coding neuron is integrate-and-fire with reset by subtraction whose threshold grows by a
 factor r > 1 at each spike::

@@ -6,7 +6,7 @@ Integrate-and-fire with reset by subtraction (Rueckauer et al. 2017, eq. 2), uni
 
 Driven by a constant current I for T steps from v[0] = v_init, the neuron fires
 floor(I T + v_init) times (for 0 <= I <= 1), so its rate s/T is within 1/T of clip(I, 0, 1):
-the ReLU of seed 002, section 3.5, read as a spike count.
+the ReLU of Gupta & Naveed, section 3.5, read as a spike count.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""One LIF neuron's spikes driving a second one across a synapse (seed 002, Figure 1), in Brian2.
+"""One LIF neuron's spikes driving a second one across a synapse (Gupta & Naveed, Figure 1), in Brian2.
 
     python examples/lif_pair.py           # writes lif_pair.png
 
 Neuron 1 receives a constant current and fires regularly; every spike adds the synaptic weight
-to neuron 2's membrane potential, which fires once enough spikes have arrived. As in the seed's
+to neuron 2's membrane potential, which fires once enough spikes have arrived. As in the paper's
 figure, the threshold is 1 (dimensionless voltage) and the membrane resets to 0.
 """
 

@@ -1,4 +1,4 @@
-"""Reproduce the findings of seed 003 (Thériault & François, the log network) on full MNIST.
+"""Reproduce the findings of Thériault & François (2021), the log network, on full MNIST.
 
     python examples/log_network_study.py                      # about 15 minutes on 2 CPU cores
     python examples/log_network_study.py --epochs 2 --attack-images 200   # a quick look
@@ -186,7 +186,7 @@ def hidden_pairs(control: LogNetwork, images, labels, path: Path) -> list[dict]:
 
 
 def perturbations(lognet: LogNetwork, relu, images, seed: int, path: Path) -> dict:
-    """Random directions scaled so that size 1 equals the image's brightest pixel (as in seed 003);
+    """Random directions scaled so that size 1 equals the image's brightest pixel (as in Thériault & François);
     in float64, so that the smallest changes are not rounding noise."""
     import copy
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from rate_models.baselines import CNNConfig, GRUConfig, MLPConfig, RowGRU, build_mlp, build_seed_cnn
+from rate_models.baselines import CNNConfig, GRUConfig, MLPConfig, RowGRU, build_gupta_naveed_cnn, build_mlp
 from rate_models.log_network import LogNetConfig, LogNetwork
 
 
@@ -25,9 +25,9 @@ class ModelEntry:
 
 REGISTRY: dict[str, ModelEntry] = {
     "mlp": ModelEntry(MLPConfig, build_mlp, "ReLU MLP 784-1200-1200-10 (Diehl et al. 2015)"),
-    "cnn": ModelEntry(CNNConfig, build_seed_cnn, "CNN of seed 002, table 1 row 1"),
-    "gru": ModelEntry(GRUConfig, RowGRU, "GRU(128) over image rows, seed 002"),
-    "lognet": ModelEntry(LogNetConfig, LogNetwork, "log network x3 = w2 log(w1 x1 / N) (seed 003)"),
+    "cnn": ModelEntry(CNNConfig, build_gupta_naveed_cnn, "CNN of Gupta & Naveed, table 1 row 1"),
+    "gru": ModelEntry(GRUConfig, RowGRU, "GRU(128) over image rows, Gupta & Naveed"),
+    "lognet": ModelEntry(LogNetConfig, LogNetwork, "log network x3 = w2 log(w1 x1 / N) (Thériault & François 2021)"),
 }
 
 
@@ -51,5 +51,5 @@ def build(name: str, overrides: dict[str, Any] | None = None) -> nn.Module:
 
 __all__ = [
     "CNNConfig", "GRUConfig", "LogNetConfig", "LogNetwork", "MLPConfig", "REGISTRY", "RowGRU", "build", "build_mlp",
-    "build_seed_cnn", "make_config",
+    "build_gupta_naveed_cnn", "make_config",
 ]

@@ -1,4 +1,4 @@
-"""The ReLU and recurrent baselines of seed 002 ("How close are ANNs to the brain?").
+"""The ReLU and recurrent baselines of Gupta & Naveed, "How close are ANNs to the brain?".
 
 All take images as ``float [B, 1, 28, 28]`` with pixels in [0, 1] and return class logits
 ``[B, 10]``. The MLP and CNN are plain ``nn.Sequential`` stacks of standard layers so that any
@@ -6,9 +6,9 @@ tool (including :mod:`bridges`) can walk and convert them.
 
 - MLP 784-1200-1200-10 with ReLU: the network Diehl et al. (2015, "Fast-classifying,
   high-accuracy spiking deep networks through weight and threshold balancing") converted.
-- CNN, seed 002 table 1 row 1 (99.50 %): Conv3x3(32)-Conv5x5(128)-MaxPool2-Conv3x3(128)-
+- CNN, Gupta & Naveed table 1 row 1 (99.50 %): Conv3x3(32)-Conv5x5(128)-MaxPool2-Conv3x3(128)-
   MaxPool2-Drop0.2-Dense128-Drop0.3-Dense10, 'valid' padding as in Keras' default.
-- GRU(128)-Dense64-Dense10 reading the 28 image rows as 28 time steps (seed 002 table 2
+- GRU(128)-Dense64-Dense10 reading the 28 image rows as 28 time steps (Gupta & Naveed table 2
   row 3, 98.99 %).
 
 The MLP and CNN take ``activation="qcfs"`` to train with the quantised clipped ReLU of
@@ -70,8 +70,8 @@ class CNNConfig:
     levels: int = 8  # QCFS quantisation levels
 
 
-def build_seed_cnn(config: CNNConfig = CNNConfig()) -> nn.Sequential:
-    """Seed 002's best single CNN (table 1, row 1); 28 -> 26 -> 22 -> 11 -> 9 -> 4 pixels."""
+def build_gupta_naveed_cnn(config: CNNConfig = CNNConfig()) -> nn.Sequential:
+    """Gupta & Naveed's best single CNN (table 1, row 1); 28 -> 26 -> 22 -> 11 -> 9 -> 4 pixels."""
     c1, c2, c3 = config.channels
 
     def activation() -> nn.Module:

@@ -1,4 +1,4 @@
-"""The log network of seed 003 (Thériault & François, "A biophysically inspired neural network")::
+"""The log network of Thériault & François (2021), "A biophysically inspired neural network"::
 
     x2[j] = log((1/N) sum_k w1[j, k] x1[k])        (Weber-Fechner: the first layer reads log drive)
     x3[i] = sum_j w2[i, j] x2[j]
@@ -43,7 +43,7 @@ def log_network(images: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> tor
 
 
 def linearised_log_network(images: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
-    """The log network with its activation removed: x3 = w2 (1/N) w1 x1 (seed 003, "linearize")."""
+    """The log network with its activation removed: x3 = w2 (1/N) w1 x1 (Thériault & François, "linearize")."""
     return mean_projection(images, w1) @ w2.t()
 
 
@@ -56,7 +56,7 @@ def constrain_(w1: torch.Tensor, w2: torch.Tensor) -> None:
 
 def first_order_change(images: torch.Tensor, perturbation: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor
                        ) -> torch.Tensor:
-    """Seed 003's prediction of the relative output change, delta x3 / x3 in ordinary space
+    """Thériault & François' prediction of the relative output change, delta x3 / x3 in ordinary space
     (x3 = prod_j projection_j ** w2[i, j])::
 
         delta x3[i] / x3[i] = sum_j w2[i, j] (w1[j] . delta x1) / (w1[j] . x1)
@@ -105,7 +105,7 @@ def _glorot(fan_out: int, fan_in: int) -> torch.Tensor:
 
 
 def fit_prototypes(w1: torch.Tensor, image_sets: torch.Tensor, steps: int, learning_rate: float) -> torch.Tensor:
-    """First stage of seed 003's control network: row j of ``w1 [hidden, N]`` minimises
+    """First stage of Thériault & François' control network: row j of ``w1 [hidden, N]`` minimises
     -mean over its own image set of x2[j] by gradient descent, under the constraints.
 
     ``image_sets [hidden, set_size, N]`` (row j's set holds images of one class). The gradient,
@@ -126,7 +126,7 @@ def fit_prototypes(w1: torch.Tensor, image_sets: torch.Tensor, steps: int, learn
 def class_image_sets(images: torch.Tensor, labels: torch.Tensor, hidden: int, set_size: int,
                      classes: int = CLASSES) -> torch.Tensor:
     """``[hidden, set_size, N]``: prototype j's own set, the (j // classes)-th block of ``set_size``
-    images of class j % classes (seed 003: w1[0], w1[10], ... learn 0s on different sets)."""
+    images of class j % classes (Thériault & François: w1[0], w1[10], ... learn 0s on different sets)."""
     flat = images.flatten(1)
     sets = []
     for j in range(hidden):

@@ -1,4 +1,4 @@
-"""Probes of seed 003's claims, for any classifier ``model(images) -> scores [B, classes]``:
+"""Probes of the claims of Thériault & François (2021), for any classifier ``model(images) -> scores [B, classes]``:
 removing the activation (linearisation), first-order perturbation response, and gradient attacks.
 
 Attacks are L-infinity with pixels kept in [0, 1], on the cross-entropy of the scores:
@@ -34,7 +34,7 @@ class _LinearisedLogNetwork(nn.Module):
 
 def linearise(model: nn.Module) -> nn.Module:
     """A copy of ``model`` without its activation: the log network's log, or every ReLU of a
-    ReLU network replaced by the identity (seed 003, "About linearity")."""
+    ReLU network replaced by the identity (Thériault & François, "About linearity")."""
     if isinstance(model, LogNetwork):
         return _LinearisedLogNetwork(copy.deepcopy(model))
     linear = copy.deepcopy(model)

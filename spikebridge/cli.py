@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--schedule", choices=["cosine", "constant"], default="cosine",
                        help="learning-rate schedule (cosine anneals to zero over all epochs)")
     train.add_argument("--loss", choices=sorted(LOSSES), default="cross_entropy",
-                       help="cross_entropy, or target_score: -x3[y], seed 003's error function")
+                       help="cross_entropy, or target_score: -x3[y], the error function of Thériault & François (2021)")
     train.add_argument("--weight-decay", type=float, default=0.0, help="Adam L2 weight decay")
     train.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                        help="model setting, e.g. --set widths=[784,500,10] --set dropout=0.5")

@@ -103,7 +103,7 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def provenance(seeds: Mapping[str, int | None], threads: Mapping[str, int] | None = None,
+def provenance(seeds: Mapping[str, int | str | None], threads: Mapping[str, int] | None = None,
                command: str | None = None) -> dict[str, Any]:
     """How, where and when a result is being produced; call it when the job starts.
 

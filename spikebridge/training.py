@@ -41,7 +41,7 @@ SCHEDULES = ("cosine", "constant")
 
 
 def target_score_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """-x3[y], the error function of seed 003: the mean score of the true class, negated."""
+    """-x3[y], the error function of Thériault & François (2021): the mean score of the true class, negated."""
     return -scores.gather(1, labels[:, None]).mean()
 
 
@@ -64,7 +64,7 @@ class TrainConfig:
     seed: int = 0
     train_images: int | None = None
     test_images: int | None = None
-    loss: str = "cross_entropy"  # or target_score: -x3[y] (seed 003)
+    loss: str = "cross_entropy"  # or target_score: -x3[y] (Thériault & François 2021)
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -192,7 +192,7 @@ def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool, checkpoint
         _save_checkpoint(run, optimiser, schedule)
 
     loss_function = LOSSES[config.loss]
-    constrain = getattr(run.model, "constrain_", None)  # models with weight constraints (seed 003)
+    constrain = getattr(run.model, "constrain_", None)  # models with weight constraints (Thériault & François 2021)
     for epoch in range(len(run.history) + 1, config.epochs + 1):
         started = time.perf_counter()
         run.model.train()

@@ -1,4 +1,4 @@
-"""ANN-to-SNN conversion on real MNIST: the firing-rate equivalence of seed 002, section 3.5."""
+"""ANN-to-SNN conversion on real MNIST: the firing-rate equivalence of Gupta & Naveed, section 3.5."""
 
 from __future__ import annotations
 

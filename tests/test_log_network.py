@@ -1,4 +1,4 @@
-"""Seed 003's log network on real MNIST, and its Weber-Fechner spiking version."""
+"""The log network of Thériault & François (2021) on real MNIST, and its Weber-Fechner spiking version."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def test_log_of_zero_is_guarded():
 
 def test_linearisation_removes_the_activation(joint_run, mnist, tmp_path):
     """The linearised networks are linear maps of the image, and removing the log costs the log
-    net accuracy (the size of the drop, against seed 003's, is in the docs)."""
+    net accuracy (the size of the drop, against the paper's, is in the docs)."""
     _, _, test_x, test_y = mnist
     relu = train("mlp", {"widths": [784, 100, 10], "dropout": 0.0}, SUBSET, tmp_path, progress=False).model
     a, b = test_x[:5], test_x[5:10]

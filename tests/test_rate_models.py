@@ -1,4 +1,4 @@
-"""Shapes and structure of the seed-002 baselines."""
+"""Shapes and structure of the baselines of Gupta & Naveed ("How close are ANNs to the brain?")."""
 
 from __future__ import annotations
 
