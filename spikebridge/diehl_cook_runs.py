@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from idx_datasets import cache_root, load
 from idx_datasets.atomic import atomic_path
-from spikebridge.records import environment, make_record, portable_path, provenance, write_record
+from spikebridge.records import command_line, environment, make_record, portable_path, provenance, write_record
 from spikebridge.runs import CONFIG_FILE, METRICS_FILE, RunError, new_run_dir, read_json, write_json
 from spiking.block_runner import make_runner
 from spiking.diehl_cook import (
@@ -170,7 +170,8 @@ def train(
     runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(), config.threads)
     directory = new_run_dir(runs_root, f"diehl-cook-{config.neurons}")
     write_json(directory, CONFIG_FILE, {
-        "kind": "diehl-cook", "run": asdict(config), "parameters": asdict(params), "environment": environment(),
+        "kind": "diehl-cook", "run": asdict(config), "parameters": asdict(params), "command": command_line(),
+        "environment": environment(),
     })
     state = initial_state(params, config.neurons, np.random.default_rng(config.seed))
     progress = Progress(intensity=params.initial_intensity)
@@ -293,7 +294,8 @@ def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int =
         "neurons_per_class": np.bincount(assignments, minlength=10).tolist(),
         "silent_test_images": int(np.sum(test_counts.sum(axis=1) == 0)),
         "evaluation_seconds": time.perf_counter() - started,
-        "run": {**asdict(config), "folder": portable_path(directory)},
+        "run": {**asdict(config), "folder": portable_path(directory),
+                "command": read_json(directory, CONFIG_FILE).get("command", "not recorded")},
         "parameters_changed": {name: value for name, value in asdict(params).items() if defaults[name] != value},
         "training": {
             "seconds": progress.seconds,
