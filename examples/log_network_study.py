@@ -282,7 +282,7 @@ def main() -> None:
     joint = runs["log joint, cross-entropy"].model
     control = runs["log control, cross-entropy, decaying lr + weak L2"].model
     relu, matched = runs["relu 784-100-10"].model, runs["relu 784-100-10, matched accuracy"].model
-    results = {"args": vars(args),
+    results = {"args": vars(args), "epsilons": EPSILONS,
                "training": {name: asdict(run.train_config) | {"run": portable_path(run.directory)}
                             for name, run in runs.items()}}
     results["linearisation"] = linearisation_table(runs, test_x, test_y)

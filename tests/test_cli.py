@@ -109,6 +109,30 @@ def test_missing_compiler_names_the_fix_and_offers_runtime(tmp_path, mnist_folde
     assert "C++ compiler" in line and "--device runtime" in line
 
 
+def test_compare_refuses_a_missing_compiler_before_training_anything(tmp_path, mnist_folder):
+    done = spikebridge("compare", "--models", "mlp", "diehl-cook-100", "--runs-dir", str(tmp_path),
+                       env={"PATH": str(tmp_path / "no-compilers-here")})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "C++ compiler" in line and "--device runtime" in line
+    assert not any(tmp_path.iterdir())  # nothing trained, no run folder
+
+
+@pytest.mark.slow
+def test_compare_runs_diehl_cook_in_runtime_mode_without_a_compiler(tmp_path, mnist_folder):
+    record = tmp_path / "record.json"
+    done = spikebridge("compare", "--models", "diehl-cook-100", "--device", "runtime", "--stdp-images", "10",
+                       "--test-images", "10", "--runs-dir", str(tmp_path / "runs"), "--record", str(record),
+                       env={"PATH": str(tmp_path / "no-compilers-here")})
+    assert done.returncode == 0, done.stderr
+    saved = json.loads(record.read_text())
+    assert saved["settings"]["stdp_device"] == "runtime"
+    (row,) = saved["rows"]
+    assert "Brian2 runtime" in row["spiking_method"] and 0.0 <= row["spiking_accuracy"] <= 1.0
+    assert saved["provenance"]["command"].startswith("spikebridge compare --models diehl-cook-100")
+    assert saved["provenance"]["seeds"] == {"training": 0}
+
+
 def test_cuda_device_without_brian2cuda_is_refused_in_one_line(tmp_path, mnist_folder):
     done = spikebridge("diehl-cook", "train", "--neurons", "5", "--images", "10", "--device", "cuda_standalone",
                        "--runs-dir", str(tmp_path))

@@ -1,0 +1,435 @@
+"""Rebuild the docs' tables from the results records, or check the docs against them.
+
+    python benchmarks/report.py            # rewrite every generated table in place
+    python benchmarks/report.py --check    # exit 1, naming each table that differs from its records
+
+A generated table sits in ``README.md``, ``benchmarks/README.md`` or ``docs/*.md`` between
+``<!-- report: NAME -->`` and ``<!-- /report -->``. NAME is an entry of :data:`TABLES`: a
+function that reads records under ``benchmarks/results/`` (see :mod:`spikebridge.records`) and
+returns the Markdown, ending with the records it read. The check also fails on a block whose NAME
+is unknown, on a results file without its provenance, and on a results file named in the docs
+that does not exist, so a figure cannot drift from its record or outlive it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+BLOCK = re.compile(r"(?P<open><!-- report: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(?P<close><!-- /report -->)", re.S)
+RESULTS_NAMED = re.compile(r"benchmarks/results/([\w.-]+\.json)")
+
+# Published figures the tables set beside ours (test accuracy on MNIST).
+DIEHL_COOK_2015 = {100: 0.829, 400: 0.870, 1600: 0.919, 6400: 0.950}  # Diehl & Cook (2015), Table 1
+THERIAULT_FRANCOIS_2021 = {  # Thériault & François (2021)
+    "log network": 0.9178, "log network, linearised": 0.0958, "ReLU net": 0.966, "ReLU net, linearised": 0.895,
+}
+PEERS = ["this project", "this project, bias-corrected", "SpikingJelly ann2snn", "sinabs from_model"]
+
+
+def documents(root: Path = ROOT) -> list[Path]:
+    """The Markdown files whose tables are generated: the two READMEs and every page under docs/."""
+    return [root / "README.md", root / "benchmarks" / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+@cache
+def record(name: str) -> dict:
+    from spikebridge.records import read_record
+
+    return read_record(RESULTS / name)
+
+
+def percent(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{100 * value:.{digits}f} %"
+
+
+def p_value(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p {p:.2g}"
+
+
+def markdown(header: list[str], rows: list[list[str]], align: str) -> str:
+    """A Markdown table; ``align`` has one letter per column, ``l`` or ``r``."""
+    rule = ["---" if a == "l" else "---:" for a in align]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, rule, *rows]) + "\n"
+
+
+def sources(*names: str) -> str:
+    """The closing line of a table: each record with its command, commit and date."""
+    parts = []
+    for name in names:
+        provenance = record(name)["provenance"]
+        date = next(iter(provenance["date"].values()))[:10]
+        parts.append(f"`benchmarks/results/{name}` (`{provenance['command']}`; commit {provenance['commit'][:7]}, "
+                     f"{date})")
+    return "\n" + ("Record: " if len(parts) == 1 else "Records: ") + "; ".join(parts) + ".\n"
+
+
+# --- the comparison table of `make demo` -------------------------------------------------------------
+
+def demo() -> str:
+    from spikebridge.compare import ComparisonRow
+    from spikebridge.compare import markdown_table as comparison_table
+
+    saved = record("compare_demo.json")
+    settings = saved["settings"]
+    images = {key: "all" if settings[key] is None else f"the first {settings[key]:,}"
+              for key in ("train_images", "test_images", "stdp_train_images")}
+    caption = (f"\nRate models trained on {images['train_images']} training images for {settings['epochs']} "
+               f"epoch{'s' if settings['epochs'] > 1 else ''}, the Diehl & Cook network on "
+               f"{images['stdp_train_images']} (Brian2 {settings['stdp_device']}), all tested on "
+               f"{images['test_images']} test images.\n")
+    rows = [ComparisonRow(**row) for row in saved["rows"]]
+    return comparison_table(rows) + caption + sources("compare_demo.json")
+
+
+# --- Gupta & Naveed: rate baselines and the conversion ------------------------------------------------
+
+def baselines() -> str:
+    rows = [[row["model"], percent(row["test_accuracy"]), percent(row["paper"]), f"≥ {percent(row['target'], 1)}",
+             str(row["epochs"]), f"{row['train_seconds'] / 60:.1f} min"] for row in record("baselines.json")["rows"]]
+    table = markdown(["model", "measured", "Gupta & Naveed", "target", "epochs", "training time"], rows, "lrrrrr")
+    return table + sources("baselines.json")
+
+
+def equivalence_tables(name: str) -> str:
+    """``bridge verify``'s own tables, rebuilt from its record."""
+    from bridges.equivalence import EquivalenceReport, StepsResult, format_tables
+
+    saved = {key: value for key, value in record(name).items() if key not in ("provenance", "config")}
+    report = EquivalenceReport(**{**saved, "results": [StepsResult(**row) for row in saved["results"]]})
+    return format_tables(report) + sources(name)
+
+
+def mlp_equivalence() -> str:
+    return equivalence_tables("bridge_verify_mlp.json")
+
+
+def options_table(name: str) -> str:
+    saved = record(name)
+    steps = saved["settings"]["steps"]
+    rows = [[row["network"], percent(row["ann_accuracy"]),
+             *(percent(row["spiking_accuracy"][str(t)]) for t in steps)] for row in saved["rows"]]
+    return markdown(["network, options", "ANN", *(f"T = {t}" for t in steps)], rows, "l" + "r" * (len(steps) + 1)) \
+        + sources(name)
+
+
+def conversion_options() -> str:
+    return options_table("conversion_options.json")
+
+
+def conversion_options_earlier() -> str:
+    return options_table("conversion_options_earlier_mlp.json")
+
+
+def _threads(name: str) -> int:
+    settings = record(name).get("settings", {})
+    return settings.get("threads", 1) if isinstance(settings, dict) else 1
+
+
+def peer_table(names: list[str]) -> str:
+    """Converters side by side, one row per T. Each cell comes from the first record in ``names``
+    that ran that converter at that T; the time ratio from the first that ran this project and a
+    peer at that T in one process. In brackets: test images only ours / only the peer gets right,
+    McNemar's exact p."""
+    runs: dict[tuple[int, str], tuple[dict, str]] = {}
+    ratios: dict[int, tuple[float, str]] = {}
+    for name in names:
+        by_converter: dict[int, dict[str, dict]] = {}
+        for row in record(name)["rows"]:
+            runs.setdefault((row["steps"], row["converter"]), (row, name))
+            by_converter.setdefault(row["steps"], {})[row["converter"]] = row
+        for steps, rows in by_converter.items():
+            peers = [row["seconds"] for converter, row in rows.items() if not converter.startswith("this project")]
+            if "this project" in rows and peers and steps not in ratios:
+                ratios[steps] = (rows["this project"]["seconds"] / min(peers), name)
+    converters = [c for c in PEERS if any(converter == c for _, converter in runs)]
+    rows = []
+    for steps in sorted({steps for steps, _ in runs}):
+        cells, used = [], []
+        for converter in converters:
+            if (steps, converter) not in runs:
+                cells.append("—")
+                continue
+            row, name = runs[steps, converter]
+            cell = f"{percent(row['accuracy'])} ({100 * (row['accuracy'] - row['ann_accuracy']):+.2f}), " \
+                   f"{row['seconds']:.1f} s"
+            if _threads(name) != 1:
+                cell += f" ({_threads(name)} threads)"
+            if versus := row.get("versus_this_project"):
+                cell += f" [{versus['only_ours_right']} / {versus['only_peer_right']}, {p_value(versus['mcnemar_p'])}]"
+            cells.append(cell)
+            used.append(name)
+        ratio = f"{ratios[steps][0]:.2f}" if steps in ratios else "—"
+        files = ", ".join(f"`{n.removesuffix('.json').removeprefix('conversion_')}`" for n in dict.fromkeys(used))
+        rows.append([str(steps), *cells, ratio, files])
+    table = markdown(["T", *converters, "time / fastest peer", "records"], rows, "r" + "r" * len(converters) + "rl")
+    return table + sources(*dict.fromkeys(name for _, name in runs.values()))
+
+
+def peers_mlp_retrained() -> str:
+    return peer_table(["conversion_mlp_retrained.json"])
+
+
+def peers_mlp_earlier() -> str:
+    return peer_table(["conversion_mlp.json"])
+
+
+def peers_cnn_retrained() -> str:
+    return peer_table([f"conversion_cnn_retrained_{part}.json" for part in (
+        "t8_again", "t8", "t16_t32", "t64_spikingjelly", "t64_sinabs", "t128", "t256", "t256_sinabs")])
+
+
+def peers_cnn_earlier() -> str:
+    return peer_table([f"conversion_cnn_full_{part}.json" for part in (
+        "t8_t64_quiet", "t8_t16_sinabs", "t32", "t128_quiet", "t256_2threads")])
+
+
+# --- Diehl & Cook (2015) ----------------------------------------------------------------------------
+
+DIEHL_COOK_RUNS = ["diehl_cook_100_1pass.json", "diehl_cook_100_3passes.json", "diehl_cook_400_3passes.json"]
+
+
+def _training(saved: dict) -> str:
+    run = saved["run"]
+    passes = f"{run['passes']} pass{'es' if run['passes'] > 1 else ''} of {run['images']:,} images"
+    changed = ", ".join(f"{k} = {v}" for k, v in saved["parameters_changed"].items()) or "the paper's table"
+    return f"{passes}; {changed}; seed {run['seed']}"
+
+
+def diehl_cook_accuracy() -> str:
+    rows = []
+    for name in DIEHL_COOK_RUNS:
+        saved = record(name)
+        training = saved["training"]
+        rows.append([str(saved["neurons"]), _training(saved), percent(saved["test_accuracy"]),
+                     percent(DIEHL_COOK_2015[saved["neurons"]], 1), f"{training['presentations_per_image']:.2f}",
+                     f"{training['images_per_second']:.0f}", " ".join(map(str, saved["neurons_per_class"])),
+                     f"{saved['theta_mV']['mean']:.1f}"])
+    header = ["neurons", "training", "measured", "paper", "presentations per image", "images/s (training)",
+              "neurons per class 0–9", "mean θ (mV)"]
+    return markdown(header, rows, "rlrrrrlr") + sources(*DIEHL_COOK_RUNS)
+
+
+def speed_table(name: str) -> str:
+    rows = []
+    for row in record(name)["rows"]:
+        compiled, runtime = row["compiled"], row["runtime_loop"]
+        rows.append([str(row["neurons"]), str(compiled["threads"]), f"{compiled['images_per_second']:.1f}",
+                     f"{runtime['images_per_second']:.2f}", f"{row['ratio']:.1f}×",
+                     f"{compiled['compile_seconds']:.1f}", f"{compiled['spikes_per_image']:.1f}",
+                     percent(compiled["re_presentation_fraction"], 1)])
+    header = ["neurons", "OpenMP threads", "compiled (img/s)", "runtime loop (img/s)", "ratio", "compile (s)",
+              "spikes/image", "re-presented"]
+    return markdown(header, rows, "rrrrrrrr") + sources(name)
+
+
+def diehl_cook_speed() -> str:
+    return speed_table("diehl_cook_speed.json")
+
+
+def diehl_cook_speed_current() -> str:
+    return speed_table("diehl_cook_speed_current.json")
+
+
+# --- Thériault & François (2021): the log network -----------------------------------------------------
+
+def log_findings() -> str:
+    study = record("log_network_study.json")
+    models = {row["model"]: row for row in study["linearisation"]}
+    attacks = study["attacks"]
+    paper = THERIAULT_FRANCOIS_2021
+    epsilon = 0.1
+    index = study["epsilons"].index(epsilon)
+    joint, relu = models["log joint, cross-entropy"], models["relu 784-100-10"]
+    rows = [
+        ["accuracy, joint training, cross-entropy", percent(joint["accuracy"]), percent(paper["log network"])],
+        ["accuracy, joint training, −x3[y]", percent(models["log joint, -x3[y]"]["accuracy"]),
+         percent(paper["log network"])],
+        ["accuracy, control network, cross-entropy, decaying lr + L2 1e-4 / constant lr",
+         f"{percent(models['log control, cross-entropy, decaying lr + weak L2']['accuracy'])} / "
+         f"{percent(models['log control, cross-entropy, constant lr']['accuracy'])}", "—"],
+        ["accuracy, control network, −x3[y]", percent(models["log control, -x3[y]"]["accuracy"]), "—"],
+        ["ReLU 784-100-10 → linearised", f"{percent(relu['accuracy'])} → {percent(relu['linearised'])}",
+         f"{percent(paper['ReLU net'], 1)} → {percent(paper['ReLU net, linearised'], 1)}"],
+        ["log network → linearised", f"{percent(joint['accuracy'])} → {percent(joint['linearised'])}",
+         f"{percent(paper['log network'])} → {percent(paper['log network, linearised'])}"],
+        ["w2 peaks at the prototype's class (share of prototypes), constant lr / decaying lr + L2",
+         " / ".join(percent(share, 0) for share in study["sawtooth"].values()), "decaying lr only"],
+        *[[f"x2 of prototypes {a} and {b}: slopes of the two clusters; nearer line classifies",
+           f"{pair['slopes'][0]:.2f} / {pair['slopes'][1]:.2f}; {percent(pair['nearer_line_accuracy'], 1)}",
+           "parallel lines"] for pair in study["hidden_pairs"] for a, b in [pair["classes"]]],
+        ["perturbation size where the first-order prediction stays within 10 % (median), log / ReLU",
+         " / ".join(f"{study['perturbations'][m]['median_agreement_limit']:.2g}" for m in ("log", "relu")),
+         "small for both"],
+        *[[f"{attack}: mean smallest flipping ε, log net / ReLU of matched accuracy / ReLU 784-100-10",
+           " / ".join(f"{attacks[f'{model}, {attack}']['mean_smallest_epsilon']:.3f}"
+                      for model in ("log net", "ReLU MLP, matched accuracy", "ReLU MLP")), "log net larger"]
+          for attack in ("FGSM", "PGD-20")],
+        [f"PGD-20: accuracy at ε = {epsilon:g}, log net / ReLU of matched accuracy / ReLU 784-100-10",
+         " / ".join(percent(attacks[f"{model}, PGD-20"]["accuracy"][index], 1)
+                    for model in ("log net", "ReLU MLP, matched accuracy", "ReLU MLP")), "log net higher"],
+    ]
+    return markdown(["finding", "measured", "paper"], rows, "lrr") + sources("log_network_study.json")
+
+
+def log_spiking() -> str:
+    current, poisson = record("bridge_verify_lognet_current.json"), record("bridge_verify_lognet_poisson.json")
+    steps = [row["steps"] for row in current["results"]]
+    ann_macs = current["ann_macs"]
+
+    def line(title: str, saved: dict, cell: Callable[[dict], str]) -> list[str]:
+        return [title, *(cell(row) for row in saved["results"])]
+
+    rows = [
+        line("spiking accuracy, constant current", current, lambda r: percent(r["accuracy"])),
+        line("spiking accuracy, Poisson input", poisson, lambda r: percent(r["accuracy"])),
+        line("correlation of decoded x2 with x2 (current)", current, lambda r: f"{r['correlation'][0]:.4f}"),
+        line("mean absolute error of x2 (current)", current, lambda r: f"{r['mean_abs_error'][0]:.3f}"),
+        line("hidden counts within one spike of the log law, current", current,
+             lambda r: percent(r["first_layer_within_one_spike"])),
+        line("the same, Poisson input", poisson, lambda r: percent(r["first_layer_within_one_spike"])),
+        line("synaptic ops / rate-model MACs (current)", current,
+             lambda r: f"{(r['synaptic_ops'] + current['input_ops']) / ann_macs:.2f}"),
+    ]
+    caption = f"Rate network: {percent(current['ann_accuracy'])} on the same {current['config']['test_images']:,} " \
+              "test images.\n\n"
+    table = markdown(["T", *map(str, steps)], rows, "l" + "r" * len(steps))
+    return caption + table + sources("bridge_verify_lognet_current.json", "bridge_verify_lognet_poisson.json")
+
+
+def weber_fechner() -> str:
+    saved = record("weber_fechner_neuron.json")
+    args, fit = saved["args"], saved["fit"]
+    drives = f"{len(fit['drives'])}, {min(fit['drives']):g} to {max(fit['drives']):g}"
+    rows = [[f"{args['growth']}", f"{args['theta0']:g}", str(args["steps"]), drives, f"{fit['slope']:.2f}",
+             f"{saved['predicted_slope']:.2f}", f"{fit['max_residual']:.2f}",
+             "identical" if saved["brian2_equal_torch"] else "differ"]]
+    header = ["r", "θ₀", "T", "drives", "spikes per e-fold (fit)", "1 / ln r", "largest residual (spikes)",
+              "Brian2 against torch"]
+    return markdown(header, rows, "rrrlrrrl") + sources("weber_fechner_neuron.json")
+
+
+# --- the README's summary of the reproductions --------------------------------------------------------
+
+def reproductions() -> str:
+    base = {row["model"]: row for row in record("baselines.json")["rows"]}
+    study = {row["model"]: row for row in record("log_network_study.json")["linearisation"]}
+    options = {row["network"].split("), ")[-1]: row for row in record("conversion_options.json")["rows"]}
+    default = options["99.9 %, v_init 0.5"]
+    cnn = {row["converter"]: row for row in record("conversion_cnn_retrained_t8_again.json")["rows"]}["this project"]
+    log_t64 = next(row for row in record("bridge_verify_lognet_current.json")["results"] if row["steps"] == 64)
+    log_ann = record("bridge_verify_lognet_current.json")["ann_accuracy"]
+    conversion = "[conversion](docs/gupta-naveed-conversion.md)"
+    log_page = "[log network](docs/theriault-francois-2021.md)"
+    dc_page = "[Diehl & Cook](docs/diehl-cook-2015.md)"
+    rows = [
+        ["Gupta & Naveed", "CNN, full test set", percent(base["cnn"]["test_accuracy"]), percent(base["cnn"]["paper"]),
+         conversion],
+        ["Gupta & Naveed", "GRU(128) over rows", percent(base["gru"]["test_accuracy"]), percent(base["gru"]["paper"]),
+         conversion],
+        ["Gupta & Naveed §3.5", "converted ReLU MLP at T = 4 (ANN in brackets)",
+         f"{percent(default['spiking_accuracy']['4'])} ({percent(default['ann_accuracy'])})", "spikes carry the ReLU",
+         conversion],
+        ["Gupta & Naveed §3.5", "converted CNN at T = 8 (ANN in brackets)",
+         f"{percent(cnn['accuracy'])} ({percent(cnn['ann_accuracy'])})", "spikes carry the ReLU", conversion],
+    ]
+    for name in DIEHL_COOK_RUNS:
+        saved = record(name)
+        rows.append(["Diehl & Cook 2015", f"{saved['neurons']} neurons, {saved['run']['passes']} "
+                     f"pass{'es' if saved['run']['passes'] > 1 else ''}", percent(saved["test_accuracy"]),
+                     percent(DIEHL_COOK_2015[saved["neurons"]], 1), dc_page])
+    joint = study["log joint, cross-entropy"]
+    rows += [
+        ["Thériault & François 2021", "log network", percent(joint["accuracy"]),
+         percent(THERIAULT_FRANCOIS_2021["log network"]), log_page],
+        ["Thériault & François 2021", "log network linearised", percent(joint["linearised"]),
+         percent(THERIAULT_FRANCOIS_2021["log network, linearised"]), log_page],
+        ["this project", "log network in Weber-Fechner spikes, T = 64 (rate network in brackets)",
+         f"{percent(log_t64['accuracy'])} ({percent(log_ann)})", "—", log_page],
+    ]
+    names = ["baselines.json", "conversion_options.json", "conversion_cnn_retrained_t8_again.json", *DIEHL_COOK_RUNS,
+             "log_network_study.json", "bridge_verify_lognet_current.json"]
+    table = markdown(["paper", "figure", "measured here", "paper's", "details"], rows, "llrrl")
+    return table + "\nRecords: " + ", ".join(f"`benchmarks/results/{n}`" for n in names) + ".\n"
+
+
+TABLES: dict[str, Callable[[], str]] = {function.__name__.replace("_", "-"): function for function in (
+    demo, reproductions, baselines, mlp_equivalence, conversion_options, conversion_options_earlier,
+    peers_mlp_retrained, peers_mlp_earlier, peers_cnn_retrained, peers_cnn_earlier, diehl_cook_accuracy,
+    diehl_cook_speed, diehl_cook_speed_current, log_findings, log_spiking, weber_fechner,
+)}
+
+
+def render(text: str) -> tuple[str, list[str]]:
+    """``text`` with every generated table rebuilt, and the problems found (unknown table names)."""
+    problems = []
+
+    def rebuild(match: re.Match) -> str:
+        name = match["name"]
+        if name not in TABLES:
+            problems.append(f"unknown table {name!r}; known: {', '.join(TABLES)}")
+            return match[0]
+        return match["open"] + TABLES[name]() + match["close"]
+
+    return BLOCK.sub(rebuild, text), problems
+
+
+def check(root: Path = ROOT) -> list[str]:
+    """Every way in which the docs under ``root`` disagree with the records; empty when they agree."""
+    from spikebridge.records import RecordError, read_record
+
+    problems: list[str] = []
+    for path in sorted(RESULTS.glob("*.json")):
+        try:
+            read_record(path)
+        except RecordError as exc:
+            problems.append(str(exc))
+    for document in documents(root):
+        text = document.read_text()
+        for name in sorted(set(RESULTS_NAMED.findall(text))):
+            if not (RESULTS / name).is_file():
+                problems.append(f"{document.relative_to(root)} names benchmarks/results/{name}, which does not exist")
+        try:
+            rebuilt, unknown = render(text)
+        except RecordError as exc:
+            problems.append(f"{document.relative_to(root)}: {exc}")
+            continue
+        problems += [f"{document.relative_to(root)}: {problem}" for problem in unknown]
+        for old, new in zip(BLOCK.finditer(text), BLOCK.finditer(rebuilt), strict=True):
+            if old["body"] != new["body"]:
+                problems.append(f"{document.relative_to(root)}: table {old['name']!r} differs from its records; "
+                                "run `python benchmarks/report.py`")
+    return [problem.replace(f"{ROOT}/", "") for problem in problems]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a table differs")
+    args = parser.parse_args()
+    if args.check:
+        problems = check()
+        for problem in problems:
+            print(problem)
+        print("docs agree with their records" if not problems else f"{len(problems)} problem(s)")
+        return 1 if problems else 0
+    for document in documents():
+        text = document.read_text()
+        rebuilt, problems = render(text)
+        for problem in problems:
+            print(f"{document.relative_to(ROOT)}: {problem}")
+        if rebuilt != text:
+            from idx_datasets.atomic import write_bytes_atomic
+
+            write_bytes_atomic(document, rebuilt.encode())
+            print(f"rewrote the tables of {document.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
