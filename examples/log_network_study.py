@@ -300,7 +300,7 @@ def main() -> None:
     table = markdown(results)
     write_bytes_atomic(folder / "results.md", table.encode())
     print(table)
-    print(f"study folder: {folder}")
+    print(f"study folder: {folder}; results record: {folder / 'results.json'}")
     if args.record:
         print(f"results record written to {write_record(Path(args.record), record)}")
 

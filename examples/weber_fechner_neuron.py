@@ -69,7 +69,7 @@ def main() -> None:
           f"intercept {fit.intercept:.2f}, largest residual {fit.max_residual:.2f} spikes")
     print(f"Brian2 counts equal torch's: {results['brian2_equal_torch']}; "
           f"closed form equals torch: {results['closed_form_equal_torch']}")
-    print(f"folder: {folder}")
+    print(f"folder: {folder}; results record: {folder / 'results.json'}")
     if args.record:
         print(f"results record written to {write_record(Path(args.record), record)}")
 

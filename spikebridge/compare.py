@@ -166,7 +166,7 @@ def compare(
     chosen = [entry for entry in COMPARISONS if names is None or entry.name in names]
     for entry in chosen:  # a missing compiler is reported now, not after the rate models trained
         entry.check(settings)
-    started = provenance(seeds={"training": settings.seed}, threads={"openmp": 1})
+    started = provenance(seeds={"training": settings.seed}, threads={"openmp": DiehlCookRunConfig.threads})
     folder = new_run_dir(runs_root, "compare")
     write_json(folder, "config.json", {"kind": "compare", "settings": asdict(settings), "environment": environment()})
     rows = [entry.evaluate(settings, folder / "models") for entry in chosen]

@@ -256,44 +256,62 @@ def frozen_responses(runner, state: NetworkState, images: np.ndarray, seed: int,
 EVALUATION_SEED_OFFSET = 7_919  # evaluation blocks draw from seeds no training block uses
 
 
-def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int = 10_000,
-             threads: int | None = None, progress_bar: bool = True) -> dict:
-    """Label the neurons from frozen responses to training images, classify the test images.
+def frozen_evaluation(runner, state: NetworkState, dataset: str, labelling_images: int, test_images: int, seed: int,
+                      progress_bar: bool = True) -> tuple[dict, Presentations]:
+    """Label the neurons from the frozen network's responses to the first ``labelling_images``
+    training images, then classify the first ``test_images`` test images.
 
-    Writes the results record ``evaluation.json`` (accuracy, confusion matrix, neurons per class,
-    the run's configuration, changed constants and training statistics; see
-    :mod:`spikebridge.records`) and the plots into the run folder, and returns the record.
+    Returns the figures (accuracy, confusion matrix, neurons per class, silent test images, image
+    counts, θ, seconds) and the first test block's presentations (for rasters).
     """
-    from spikebridge.diehl_cook_plots import save_run_plots
     from spikebridge.evaluation import confusion_matrix
 
-    directory = Path(directory)
-    config, params = read_run_config(directory)
-    state, progress = load_checkpoint(directory)
-    threads = threads or config.threads
-    seed = config.seed + EVALUATION_SEED_OFFSET
-    started_record = provenance(seeds={"network": config.seed, "evaluation": seed}, threads={"openmp": threads})
-    runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(), threads)
     started = time.perf_counter()
-    labelling = load(config.dataset, "train").head(labelling_images)
+    labelling = load(dataset, "train").head(labelling_images)
     label_counts, _ = frozen_responses(runner, state, labelling.images, seed, "labelling", progress_bar)
     assignments = assign_labels(label_counts, labelling.labels.astype(np.int64))
-    test = load(config.dataset, "test").head(test_images)
+    test = load(dataset, "test").head(test_images)
     test_counts, first_block = frozen_responses(runner, state, test.images, seed + 1, "testing", progress_bar)
-    predictions = classify(test_counts, assignments)
-    matrix = confusion_matrix(test.labels, predictions)
-    defaults = asdict(DiehlCookParameters())
-    summary = {
-        "neurons": config.neurons,
-        "training_images_seen": progress.images_done,
-        "passes": config.passes,
+    matrix = confusion_matrix(test.labels, classify(test_counts, assignments))
+    figures = {
+        "neurons": state.n_excitatory,
         "labelling_images": len(labelling),
         "test_images": len(test),
         "test_accuracy": float(np.trace(matrix) / matrix.sum()),
         "confusion_matrix": matrix.tolist(),
         "neurons_per_class": np.bincount(assignments, minlength=10).tolist(),
         "silent_test_images": int(np.sum(test_counts.sum(axis=1) == 0)),
+        "theta_mV": {"mean": float(state.theta_mV.mean()), "min": float(state.theta_mV.min()),
+                     "max": float(state.theta_mV.max())},
         "evaluation_seconds": time.perf_counter() - started,
+    }
+    return figures, first_block
+
+
+def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int = 10_000,
+             threads: int | None = None, progress_bar: bool = True) -> dict:
+    """Label the neurons from frozen responses to training images, classify the test images.
+
+    Writes the results record ``evaluation.json`` (the figures of :func:`frozen_evaluation`, the
+    run's configuration and training command, changed constants and training statistics; see
+    :mod:`spikebridge.records`) and the plots into the run folder, and returns the record.
+    """
+    from spikebridge.diehl_cook_plots import save_run_plots
+
+    directory = Path(directory)
+    config, params = read_run_config(directory)
+    state, progress = load_checkpoint(directory)
+    threads = threads or config.threads
+    seed = config.seed + EVALUATION_SEED_OFFSET
+    started = provenance(seeds={"network": config.seed, "evaluation": seed}, threads={"openmp": threads})
+    runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(), threads)
+    figures, first_block = frozen_evaluation(runner, state, config.dataset, labelling_images, test_images, seed,
+                                             progress_bar)
+    defaults = asdict(DiehlCookParameters())
+    summary = {
+        **figures,
+        "training_images_seen": progress.images_done,
+        "passes": config.passes,
         "run": {**asdict(config), "folder": portable_path(directory),
                 "command": read_json(directory, CONFIG_FILE).get("command", "not recorded")},
         "parameters_changed": {name: value for name, value in asdict(params).items() if defaults[name] != value},
@@ -303,10 +321,8 @@ def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int =
             "presentations_per_image": progress.presentations / progress.images_done if progress.images_done else None,
             "accuracy_history": progress.accuracy_history,
         },
-        "theta_mV": {"mean": float(state.theta_mV.mean()), "min": float(state.theta_mV.min()),
-                     "max": float(state.theta_mV.max())},
     }
-    record = make_record(summary, started_record)
+    record = make_record(summary, started)
     write_record(directory / EVALUATION_FILE, record)
-    save_run_plots(directory, state, progress, matrix, first_block, params)
+    save_run_plots(directory, state, progress, np.asarray(figures["confusion_matrix"]), first_block, params)
     return record

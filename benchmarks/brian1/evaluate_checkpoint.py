@@ -20,28 +20,19 @@ import argparse
 import dataclasses
 import io
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from idx_datasets import DataError, load
+from idx_datasets import DataError
 from idx_datasets.atomic import write_bytes_atomic
-from spikebridge.diehl_cook_runs import (
-    EVALUATION_SEED_OFFSET,
-    DiehlCookRunConfig,
-    build_dir_root,
-    frozen_responses,
-)
-from spikebridge.evaluation import confusion_matrix
+from spikebridge.diehl_cook_runs import EVALUATION_SEED_OFFSET, DiehlCookRunConfig, build_dir_root, frozen_evaluation
 from spikebridge.records import make_record, portable_path, provenance, write_record
 from spiking.block_runner import DEVICES, DeviceError, make_runner
 from spiking.diehl_cook import (
     INPUT_SIZE,
     PRESETS,
     DiehlCookParameters,
-    assign_labels,
-    classify,
     initial_state,
     with_overrides,
 )
@@ -71,31 +62,17 @@ def evaluate(args: argparse.Namespace) -> None:
     state = dataclasses.replace(initial_state(params, neurons, np.random.default_rng(args.seed)),
                                 weights=weights, theta_mV=theta_mV)
     runner = make_runner(args.device, params, neurons, DiehlCookRunConfig().block_slots, build_dir_root(), args.threads)
-    clock = time.perf_counter()
-    labelling = load("mnist", "train").head(args.labelling_images)
-    label_counts, _ = frozen_responses(runner, state, labelling.images, seed, "labelling")
-    assignments = assign_labels(label_counts, labelling.labels.astype(np.int64))
-    test = load("mnist", "test").head(args.test_images)
-    test_counts, _ = frozen_responses(runner, state, test.images, seed + 1, "testing")
-    matrix = confusion_matrix(test.labels, classify(test_counts, assignments))
-    accuracy = float(np.trace(matrix) / matrix.sum())
+    figures, _ = frozen_evaluation(runner, state, "mnist", args.labelling_images, args.test_images, seed)
     results = {
         "checkpoint": {"weights": portable_path(weights_path), "theta_mV": portable_path(theta_path),
                        "training_images_seen": args.images},
         "preset": args.preset,
-        "neurons": neurons,
-        "labelling_images": len(labelling),
-        "test_images": len(test),
-        "test_accuracy": accuracy,
-        "confusion_matrix": matrix.tolist(),
-        "neurons_per_class": np.bincount(assignments, minlength=10).tolist(),
-        "silent_test_images": int(np.sum(test_counts.sum(axis=1) == 0)),
-        "evaluation_seconds": time.perf_counter() - clock,
-        "theta_mV": {"mean": float(theta_mV.mean()), "min": float(theta_mV.min()), "max": float(theta_mV.max())},
+        **figures,
     }
     record = args.record or args.checkpoint_dir / f"evaluation-{args.images}-{args.preset}.json"
     write_record(record, make_record(results, started))
-    print(f"test accuracy {accuracy:.2%} ({len(test)} test images, labels from {len(labelling)} training images)")
+    print(f"test accuracy {figures['test_accuracy']:.2%} ({figures['test_images']} test images, labels from "
+          f"{figures['labelling_images']} training images)")
     print(f"wrote {record}")
 
 
