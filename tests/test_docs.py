@@ -36,10 +36,11 @@ def test_every_generated_table_is_used_in_the_docs():
 
 
 def copy_of_the_docs(root: Path) -> Path:
-    for document in report.documents():
-        target = root / document.relative_to(ROOT)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(document, target)
+    """The checked documents and what they link to (figures, the Brian 1 README) under ``root``."""
+    shutil.copytree(ROOT / "docs", root / "docs")
+    for name in ("README.md", "benchmarks/README.md", "benchmarks/brian1/README.md"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, root / name)
     return root
 
 
@@ -61,6 +62,13 @@ def test_a_results_file_named_in_the_docs_must_exist(tmp_path):
     root = copy_of_the_docs(tmp_path)
     (root / "README.md").write_text((root / "README.md").read_text() + "\nSee benchmarks/results/gone.json.\n")
     assert report.check(root) == ["README.md names benchmarks/results/gone.json, which does not exist"]
+
+
+def test_a_link_to_a_missing_figure_fails_the_check(tmp_path):
+    root = copy_of_the_docs(tmp_path)
+    (root / "docs" / "figures" / "weber_fechner_law.png").unlink()
+    assert report.check(root) == ["docs/theriault-francois-2021.md links to figures/weber_fechner_law.png, "
+                                  "which does not exist"]
 
 
 def test_an_unknown_table_is_refused(tmp_path):
