@@ -23,7 +23,7 @@ from idx_datasets import load
 from idx_datasets.atomic import write_bytes_atomic
 from rate_models.log_network import LogNetwork
 from spikebridge.records import environment, make_record, portable_path, provenance, write_record
-from spikebridge.runs import new_run_dir, write_json
+from spikebridge.runs import run_folder, write_json
 from spikebridge.training import Run, as_tensors, load_run
 
 DEFAULT_STEPS = (8, 16, 32, 64, 128, 256, 512, 1024)
@@ -42,9 +42,10 @@ def convert_run(run: Run, options: ConversionOptions, calibration_images: int = 
 
 def verify(run_dir: Path, steps: tuple[int, ...] = DEFAULT_STEPS, test_images: int | None = 2_000,
            options: ConversionOptions = ConversionOptions(), calibration_images: int = 1_000,
-           progress_bar: bool = True, seed: int = 0) -> tuple[Path, EquivalenceReport]:
-    """Measure the equivalence of ``run_dir``'s converted model; returns the output folder.
-    ``seed`` seeds torch's generator, which draws the spikes of Poisson input."""
+           progress_bar: bool = True, seed: int = 0, folder: Path | None = None) -> tuple[Path, EquivalenceReport]:
+    """Measure the equivalence of ``run_dir``'s converted model; returns the output folder
+    (``RUN/bridge-<time>/``, or ``folder`` if given). ``seed`` seeds torch's generator, which
+    draws the spikes of Poisson input."""
     run = load_run(Path(run_dir))
     started = provenance(seeds={"rate_training": run.train_config.seed, "poisson_input": seed})
     torch.manual_seed(seed)
@@ -53,7 +54,7 @@ def verify(run_dir: Path, steps: tuple[int, ...] = DEFAULT_STEPS, test_images: i
     with tqdm(total=len(labels) * len(steps), unit="img", desc="simulating", disable=not progress_bar) as bar:
         measure_network = measure_log_coding if isinstance(snn, LogSpikingNetwork) else measure
         report = measure_network(snn, images, labels, list(steps), progress=bar)
-    folder = new_run_dir(run.directory, "bridge")
+    folder = run_folder(run.directory, "bridge", folder)
     config = {
         "kind": "bridge-verify", "run": portable_path(run.directory), "model": run.model_name,
         "options": asdict(options), "steps": list(steps), "test_images": len(labels),

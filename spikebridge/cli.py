@@ -160,6 +160,27 @@ def cmd_bridge_verify(args: argparse.Namespace) -> None:
     _publish_record(folder / EQUIVALENCE_FILE, args.record)
 
 
+def cmd_sweep_run(args: argparse.Namespace) -> None:
+    from spikebridge.sweeps import run_sweep
+
+    folder = run_sweep(Path(args.spec), folder=args.folder and Path(args.folder), workers=args.workers,
+                       ray=args.ray, retry_failed=args.retry_failed, runs_root=Path(args.runs_dir))
+    print((folder / "report.md").read_text(), end="")
+    print(f"sweep folder: {folder}  (report: {folder / 'report.md'}, {folder / 'report.json'}, "
+          f"{folder / 'report.png'})")
+
+
+def cmd_sweep_report(args: argparse.Namespace) -> None:
+    from spikebridge.sweeps import sweep_report
+
+    record = sweep_report(Path(args.folder))
+    print((Path(args.folder) / "report.md").read_text(), end="")
+    for status in ("failed", "unfinished"):
+        if record[status]:
+            print(f"{len(record[status])} {status} cell(s): {', '.join(record[status])}")
+    _publish_record(Path(args.folder) / "report.json", args.record)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spikebridge", description="Compare spiking and rate-coded neural networks on MNIST.",
@@ -304,6 +325,35 @@ def build_parser() -> argparse.ArgumentParser:
                          help="Brian2 device of the Diehl & Cook row (runtime needs no C++ compiler; much slower)")
     add_record_option(compare)
     compare.set_defaults(handler=cmd_compare)
+
+    from spikebridge.sweep_jobs import JOB_KINDS
+
+    sweep = commands.add_parser("sweep", help="a grid of runs over settings and seeds", formatter_class=Formatter)
+    sweep_commands = sweep.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sweep_run = sweep_commands.add_parser(
+        "run", help="run every unfinished cell of a sweep spec, in parallel", formatter_class=Formatter,
+        description="A spec (TOML) names a job kind (" + ", ".join(JOB_KINDS) + "), its fixed settings "
+        "and axes whose product gives the cells; see spikebridge.sweeps. Each cell is a run folder under "
+        "RUNS_DIR/sweep-<name>-<time>/cells/; the report is written at the end.",
+    )
+    sweep_run.add_argument("spec", help="the sweep spec, a TOML file")
+    sweep_run.add_argument("--folder", help="an existing sweep folder of this spec: skip its finished cells, "
+                                            "resume the others")
+    sweep_run.add_argument("--workers", type=int, default=None,
+                           help="worker processes (default: usable cores / the spec's threads per cell)")
+    sweep_run.add_argument("--ray", default=os.environ.get("RAY_ADDRESS"), metavar="ADDRESS",
+                           help="run the cells as tasks on the Ray cluster at ADDRESS ('local' starts one here; "
+                                "default: $RAY_ADDRESS, else the process pool)")
+    sweep_run.add_argument("--retry-failed", action="store_true", help="run failed cells again")
+    sweep_run.add_argument("--runs-dir", default="runs", help="where a new sweep folder is created")
+    sweep_run.set_defaults(handler=cmd_sweep_run)
+    sweep_report = sweep_commands.add_parser(
+        "report", help="mean, std and n of every metric over the seeds; table, record and plot",
+        formatter_class=Formatter,
+    )
+    sweep_report.add_argument("folder", help="a sweep folder")
+    add_record_option(sweep_report)
+    sweep_report.set_defaults(handler=cmd_sweep_report)
     return parser
 
 

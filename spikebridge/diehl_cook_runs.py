@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from tqdm import tqdm
 from idx_datasets import cache_root, load
 from idx_datasets.atomic import atomic_path
 from spikebridge.records import command_line, environment, make_record, portable_path, provenance, write_record
-from spikebridge.runs import CONFIG_FILE, METRICS_FILE, RunError, new_run_dir, read_json, write_json
+from spikebridge.runs import CONFIG_FILE, METRICS_FILE, RunError, read_json, run_folder, write_json
 from spiking.block_runner import make_runner
 from spiking.diehl_cook import (
     DiehlCookParameters,
@@ -80,8 +81,14 @@ def block_seed(seed: int, block: int) -> int:
     return (seed * 1_000_003 + block) % (2**31)
 
 
+BUILD_SLOT_VARIABLE = "SPIKEBRIDGE_BUILD_SLOT"
+
+
 def build_dir_root() -> Path:
-    return cache_root() / "brian2-builds"
+    """Where compiled networks are cached. Processes that run the same network at the same time
+    (a sweep's workers) each set ``$SPIKEBRIDGE_BUILD_SLOT`` to their own name, since two runs of
+    one build folder would delete each other's ``run_args`` files."""
+    return cache_root() / "brian2-builds" / os.environ.get(BUILD_SLOT_VARIABLE, "")
 
 
 def _save_checkpoint(directory: Path, state: NetworkState, progress: Progress) -> None:
@@ -165,10 +172,12 @@ def train(
     runs_root: Path = Path("runs"),
     params: DiehlCookParameters = DiehlCookParameters(),
     progress_bar: bool = True,
+    directory: Path | None = None,
 ) -> Path:
-    """Train a new network; returns its run folder."""
+    """Train a new network in a new run folder under ``runs_root`` (or in ``directory``, a sweep's
+    cell); returns the folder."""
     runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(), config.threads)
-    directory = new_run_dir(runs_root, f"diehl-cook-{config.neurons}")
+    directory = run_folder(runs_root, f"diehl-cook-{config.neurons}", directory)
     write_json(directory, CONFIG_FILE, {
         "kind": "diehl-cook", "run": asdict(config), "parameters": asdict(params), "command": command_line(),
         "environment": environment(),

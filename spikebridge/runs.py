@@ -29,6 +29,18 @@ def new_run_dir(root: Path, name: str) -> Path:
     return candidate
 
 
+def run_folder(root: Path, name: str, directory: Path | None = None) -> Path:
+    """``directory`` if given (created; refused if it already holds a run), else a new
+    ``root/<name>-<time>`` (:func:`new_run_dir`)."""
+    if directory is None:
+        return new_run_dir(root, name)
+    directory = Path(directory)
+    if (directory / CONFIG_FILE).exists():
+        raise RunError(f"{directory} already holds a run; resume it instead")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 def write_json(run_dir: Path, name: str, payload: Any) -> None:
     write_json_atomic(Path(run_dir) / name, payload)
 

@@ -29,8 +29,8 @@ from spikebridge.runs import (
     CONFIG_FILE,
     METRICS_FILE,
     RunError,
-    new_run_dir,
     read_json,
+    run_folder,
     save_figure,
     write_json,
 )
@@ -248,15 +248,17 @@ def train(
     runs_root: Path = Path("runs"),
     progress: bool = True,
     prepare: Callable[[nn.Module], None] | None = None,
+    directory: Path | None = None,
 ) -> Run:
-    """Train ``model_name`` (see :data:`rate_models.REGISTRY`) in a new run folder under ``runs_root``.
+    """Train ``model_name`` (see :data:`rate_models.REGISTRY`) in a new run folder under ``runs_root``,
+    or in ``directory`` if given (a sweep's cell).
 
     ``prepare``, if given, works on the freshly initialised model before the first epoch (for
     example a first training stage); the prepared model is checkpointed before the first epoch, so a
     resumed run continues from it instead of repeating or losing it.
     """
     model_config = rate_models.make_config(model_name, model_overrides)
-    directory = new_run_dir(runs_root, model_name)
+    directory = run_folder(runs_root, model_name, directory)
     write_json(
         directory,
         CONFIG_FILE,
