@@ -218,12 +218,13 @@ def _remote_cell(kind: str, settings: dict, packed: bytes, inputs: dict[str, byt
 
     os.environ.setdefault(BUILD_SLOT_VARIABLE, f"ray-{os.getpid()}")  # Ray reuses its worker processes
     with tempfile.TemporaryDirectory(prefix="spikebridge-cell-") as scratch:
-        folder = Path(scratch) / "cell"
+        folder, here = Path(scratch) / "cell", dict(settings)
         _unpack(packed, folder)
         for name, data in inputs.items():
             _unpack(data, Path(scratch) / "inputs" / name)
-            settings = {**settings, name: str(Path(scratch) / "inputs" / name)}
-        status = run_cell(kind, settings, str(folder), threads)
+            here[name] = str(Path(scratch) / "inputs" / name)
+        status = {**run_cell(kind, here, str(folder), threads), "settings": settings}  # the spec's paths, not ours
+        write_json(folder, CELL_FILE, status)
         return status, _pack(folder)
 
 
