@@ -276,13 +276,6 @@ def _show(bar: tqdm, running: list[str]) -> None:
     bar.set_postfix_str(("running: " + ", ".join(running))[:120] if running else "")
 
 
-def _slot_queue(manager, workers: int):
-    slots = manager.Queue()
-    for slot in range(workers):
-        slots.put(slot)
-    return slots
-
-
 def _run_in_pool(spec: SweepSpec, folder: Path, todo: list[Cell], workers: int, bar: tqdm) -> None:
     """Cells in worker processes. If a worker dies (killed, out of memory), the pool is rebuilt and
     the cells it was running start again, from their checkpoints, once."""
@@ -290,9 +283,11 @@ def _run_in_pool(spec: SweepSpec, folder: Path, todo: list[Cell], workers: int, 
     attempts = {cell.name: 0 for cell in todo}
     while todo:
         broken: list[Cell] = []
-        with context.Manager() as manager, ProcessPoolExecutor(
-                workers, mp_context=context, initializer=_init_worker,
-                initargs=(_slot_queue(manager, workers), spec.threads)) as pool:
+        slots = context.Queue()  # handed to the workers as they start (spawn pickles it with them)
+        for slot in range(workers):
+            slots.put(slot)
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                 initargs=(slots, spec.threads)) as pool:
             futures: dict[Future, Cell] = {
                 pool.submit(run_cell, spec.kind, cell.settings, str(folder / CELLS / cell.name), spec.threads): cell
                 for cell in todo
