@@ -3,9 +3,10 @@
 A run folder holds ``config.json`` (model and training configuration, package versions),
 ``checkpoint.pt`` (weights, optimiser, schedule, RNG state; rewritten atomically after every
 epoch), ``metrics.json`` (per-epoch loss and accuracies), ``model.pt`` (final weights) and
-``learning_curves.png``. The same seed gives the same weights: model initialisation and dropout
-draw from torch's global generator, seeded at the start and checkpointed with the run, and
-epoch ``e`` is shuffled by a generator seeded with ``(seed, e)``, so a resumed run repeats an uninterrupted one exactly.
+``learning_curves.png`` (drawn when training ends). The same seed gives the same weights: model
+initialisation and dropout draw from torch's global generator, seeded at the start and
+checkpointed with the run, and epoch ``e`` is shuffled by a generator seeded with ``(seed, e)``,
+so a resumed run repeats an uninterrupted one exactly.
 """
 
 from __future__ import annotations
@@ -234,8 +235,8 @@ def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool, checkpoint
             )
         _save_checkpoint(run, optimiser, schedule)
         _write_metrics(run)
-        _plot_learning_curves(run)
 
+    _plot_learning_curves(run)  # once: rendering it every epoch cost as much as a small epoch
     with atomic_path(run.directory / WEIGHTS_FILE) as partial:
         torch.save(run.model.state_dict(), partial)
     return run

@@ -49,17 +49,17 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path, monkeyp
     config = TrainConfig(epochs=3, train_images=1000, test_images=500)
     uninterrupted = train("mlp", SMALL_MLP, config, runs_root=tmp_path / "a", progress=False)
 
-    real_plot = training._plot_learning_curves
+    real_write_metrics = training._write_metrics  # runs after each epoch's checkpoint
 
     def interrupt_after_second_epoch(run):
-        real_plot(run)
+        real_write_metrics(run)
         if len(run.history) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "_plot_learning_curves", interrupt_after_second_epoch)
+    monkeypatch.setattr(training, "_write_metrics", interrupt_after_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         train("mlp", SMALL_MLP, config, runs_root=tmp_path / "b", progress=False)
-    monkeypatch.setattr(training, "_plot_learning_curves", real_plot)
+    monkeypatch.setattr(training, "_write_metrics", real_write_metrics)
     (interrupted_dir,) = (tmp_path / "b").iterdir()
     assert not (interrupted_dir / "model.pt").exists()
     assert len(load_run(interrupted_dir).history) == 2
