@@ -11,7 +11,6 @@ per image beside the ANN's multiply-accumulates.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -150,17 +149,14 @@ def format_tables(report: EquivalenceReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_report(report: EquivalenceReport, path: Path) -> None:
-    """Three panels against T: per-layer correlation, per-layer MAE, accuracy beside the ANN's."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from spikebridge.runs import save_figure
+def report_figure(report: EquivalenceReport):
+    """Three panels against T: per-layer correlation, per-layer MAE, accuracy beside the ANN's; a
+    matplotlib ``Figure`` made without pyplot (the caller saves or shows it)."""
+    from matplotlib.figure import Figure
 
     steps = [r.steps for r in report.results]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    figure = Figure(figsize=(15, 4.2))
+    axes = figure.subplots(1, 3)
     for layer, name in enumerate(report.layer_names):
         axes[0].plot(steps, [r.correlation[layer] for r in report.results], "o-", label=name)
         axes[1].plot(steps, [r.mean_abs_error[layer] for r in report.results], "o-", label=name)
@@ -173,4 +169,4 @@ def plot_report(report: EquivalenceReport, path: Path) -> None:
         axis.set(xscale="log", xlabel="time steps T")
         axis.set_xticks(steps, [str(s) for s in steps])
         axis.legend()
-    save_figure(fig, path)
+    return figure

@@ -24,7 +24,6 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import torch
 
@@ -41,12 +40,11 @@ from rate_models.probes import (
     relu_first_order,
 )
 from spikebridge.records import environment, make_record, portable_path, provenance, write_record
-from spikebridge.runs import new_run_dir, save_figure, write_json
+from spikebridge.runs import figure_with_axes, new_run_dir, save_figure, write_json
 from spikebridge.training import TrainConfig, accuracy, as_tensors, train
 
 EPSILONS = [0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3]
 PERTURBATION_SIZES = torch.logspace(-7, 1, 33)
-matplotlib.use("Agg")
 PAIRS = [(3, 5), (4, 9)]  # class pairs whose control prototypes are plotted against each other
 
 
@@ -120,9 +118,7 @@ def linearisation_table(runs, test_x, test_y) -> list[dict]:
 
 
 def plot_prototypes(joint: LogNetwork, control: LogNetwork, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(4, 10, figsize=(10, 4.4))
+    figure, axes = figure_with_axes(4, 10, figsize=(10, 4.4))
     for row, (network, title) in enumerate([(joint, "joint"), (control, "control")]):
         for column in range(20):
             axis = axes[2 * row + column // 10, column % 10]
@@ -133,10 +129,8 @@ def plot_prototypes(joint: LogNetwork, control: LogNetwork, path: Path) -> None:
 
 
 def plot_w2(constant: LogNetwork, decaying: LogNetwork, path: Path) -> dict:
-    import matplotlib.pyplot as plt
-
     shares = {}
-    figure, axes = plt.subplots(1, 2, figsize=(12, 3))
+    figure, axes = figure_with_axes(1, 2, figsize=(12, 3))
     for axis, (network, title) in zip(axes, [(constant, "constant lr, no regularisation"),
                                              (decaying, "decaying lr, weak L2")], strict=True):
         w2 = network.w2.detach()
@@ -152,9 +146,7 @@ def plot_w2(constant: LogNetwork, decaying: LogNetwork, path: Path) -> dict:
 def hidden_pairs(control: LogNetwork, images, labels, path: Path) -> list[dict]:
     """For each class pair (m, n): x2 of prototype m against prototype n on images of m and n; a
     line fitted to each cluster; the nearer line classifies."""
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(2, len(PAIRS), figsize=(5 * len(PAIRS), 7.5), squeeze=False)
+    figure, axes = figure_with_axes(2, len(PAIRS), figsize=(5 * len(PAIRS), 7.5), squeeze=False)
     results = []
     with torch.no_grad():
         hidden = control.hidden(images).numpy()
@@ -190,8 +182,6 @@ def perturbations(lognet: LogNetwork, relu, images, seed: int, path: Path) -> di
     in float64, so that the smallest changes are not rounding noise."""
     import copy
 
-    import matplotlib.pyplot as plt
-
     lognet, relu, images = copy.deepcopy(lognet).double(), copy.deepcopy(relu).double(), images.double()
     generator = torch.Generator().manual_seed(seed)
     limits = {"log": [], "relu": []}
@@ -208,7 +198,7 @@ def perturbations(lognet: LogNetwork, relu, images, seed: int, path: Path) -> di
             limits[name].append(agreement_limit(numerical, predicted, PERTURBATION_SIZES))
             if index == 0:
                 curves[name] = (numerical, predicted)
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4))
+    figure, axes = figure_with_axes(1, 2, figsize=(12, 4))
     panels = [(axes[0], "relu", "ReLU net (Fig. 12)"), (axes[1], "log", "log net, log space (Fig. 13)")]
     for axis, name, title in panels:
         numerical, predicted = curves[name]
@@ -233,10 +223,8 @@ def seeded_pgd(seed: int):
 
 
 def attacks(models: dict, images, labels, seed: int, path: Path) -> dict:
-    import matplotlib.pyplot as plt
-
     results = {}
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure, axes = figure_with_axes(1, 2, figsize=(11, 4))
     for axis, (attack_name, attack) in zip(axes, [("FGSM", fgsm), ("PGD-20", seeded_pgd(seed))], strict=True):
         for name, model in models.items():
             sweep = attack_sweep(model, images, labels, EPSILONS, attack)

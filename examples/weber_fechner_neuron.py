@@ -16,16 +16,13 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import torch
 
 from bridges.brian2_check import brian2_log_coding_counts
 from bridges.log_coding import fit_log_law, log_coding_counts, log_law_count
 from spikebridge.records import environment, make_record, provenance, write_record
-from spikebridge.runs import new_run_dir, save_figure, write_json
-
-matplotlib.use("Agg")
+from spikebridge.runs import figure_with_axes, new_run_dir, save_figure, write_json
 
 
 def main() -> None:
@@ -36,8 +33,6 @@ def main() -> None:
     parser.add_argument("--runs-dir", default="runs")
     parser.add_argument("--record", metavar="PATH", help="also write the results record to PATH")
     args = parser.parse_args()
-    import matplotlib.pyplot as plt
-
     started = provenance(seeds={})
 
     drives = torch.logspace(-4, 0, 41, dtype=torch.float64)
@@ -55,7 +50,7 @@ def main() -> None:
     record = make_record(results, started)
     write_record(folder / "results.json", record)
 
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = figure_with_axes(figsize=(6, 4))
     axis.plot(drives, counts, "o", label="torch")
     axis.plot(drives, brian2_counts, "x", color="k", label="Brian2")
     grid = np.logspace(-4, 0, 100)

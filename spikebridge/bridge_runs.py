@@ -17,13 +17,13 @@ from torch import nn
 from tqdm import tqdm
 
 from bridges.conversion import ConversionOptions, convert
-from bridges.equivalence import EquivalenceReport, format_tables, measure, plot_report
+from bridges.equivalence import EquivalenceReport, format_tables, measure, report_figure
 from bridges.log_coding import LogSpikingNetwork, measure_log_coding
 from idx_datasets import load
 from idx_datasets.atomic import write_bytes_atomic
 from rate_models.log_network import LogNetwork
 from spikebridge.records import environment, make_record, portable_path, provenance, write_record
-from spikebridge.runs import run_folder, write_json
+from spikebridge.runs import run_folder, save_figure, write_json
 from spikebridge.training import Run, as_tensors, load_run
 
 DEFAULT_STEPS = (8, 16, 32, 64, 128, 256, 512, 1024)
@@ -63,5 +63,5 @@ def verify(run_dir: Path, steps: tuple[int, ...] = DEFAULT_STEPS, test_images: i
     write_json(folder, "config.json", {**config, "environment": environment()})
     write_record(folder / EQUIVALENCE_FILE, make_record({"config": config, **report.to_json()}, started))
     write_bytes_atomic(folder / "equivalence.md", format_tables(report).encode())
-    plot_report(report, folder / "equivalence.png")
+    save_figure(report_figure(report), folder / "equivalence.png")
     return folder, report

@@ -5,15 +5,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from spikebridge.evaluation import plot_confusion_matrix  # noqa: E402
-from spikebridge.runs import save_figure  # noqa: E402
-from spiking.diehl_cook import DiehlCookParameters, NetworkState, Presentations  # noqa: E402
+from spikebridge.evaluation import plot_confusion_matrix
+from spikebridge.runs import figure_with_axes, save_figure
+from spiking.diehl_cook import DiehlCookParameters, NetworkState, Presentations
 
 RASTER_SLOTS = 6
 
@@ -33,19 +29,19 @@ def save_run_plots(directory: Path, state: NetworkState, progress, matrix: np.nd
                    first_block: Presentations, params: DiehlCookParameters) -> None:
     neurons = state.n_excitatory
 
-    figure, axis = plt.subplots(figsize=(8, 8))
+    figure, axis = figure_with_axes(figsize=(8, 8))
     image = axis.imshow(receptive_field_grid(state.weights), cmap="hot_r", vmin=0)
     axis.set(title=f"receptive fields of the {neurons} excitatory neurons (input weights)", xticks=[], yticks=[])
     figure.colorbar(image, ax=axis, fraction=0.046)
     save_figure(figure, directory / "receptive_fields.png")
 
-    figure, axis = plt.subplots(figsize=(5, 3.5))
+    figure, axis = figure_with_axes(figsize=(5, 3.5))
     axis.hist(state.theta_mV, bins=30)
     axis.set(xlabel="adaptive threshold θ (mV)", ylabel="neurons", title="θ after training")
     save_figure(figure, directory / "theta_histogram.png")
 
     history = np.asarray(progress.accuracy_history or [[0, np.nan]], dtype=float)
-    figure, axis = plt.subplots(figsize=(5, 3.5))
+    figure, axis = figure_with_axes(figsize=(5, 3.5))
     axis.plot(history[:, 0], 100 * history[:, 1], marker="o")
     axis.set(xlabel="training images", ylabel="accuracy (%)",
              title="running training accuracy (labels from the previous window)")
@@ -56,7 +52,7 @@ def save_run_plots(directory: Path, state: NetworkState, progress, matrix: np.nd
 
     slot_ms = params.slot_ms
     shown = first_block.spike_times_ms < RASTER_SLOTS * slot_ms
-    figure, axis = plt.subplots(figsize=(9, 3.5))
+    figure, axis = figure_with_axes(figsize=(9, 3.5))
     axis.scatter(first_block.spike_times_ms[shown], first_block.spike_neurons[shown], s=4, color="black")
     for slot in range(RASTER_SLOTS):
         axis.axvspan(slot * slot_ms, slot * slot_ms + params.presentation_ms, color="tab:blue", alpha=0.1)

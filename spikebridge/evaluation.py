@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spikebridge.runs import save_figure
+from spikebridge.runs import figure_with_axes, save_figure
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, classes: int = 10) -> np.ndarray:
@@ -24,13 +24,8 @@ def format_confusion_matrix(matrix: np.ndarray) -> str:
 
 
 def plot_confusion_matrix(matrix: np.ndarray, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     row_share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    figure, axis = plt.subplots(figsize=(5.5, 5))
+    figure, axis = figure_with_axes(figsize=(5.5, 5))
     image = axis.imshow(row_share, cmap="Blues", vmin=0, vmax=1)
     for (true, predicted), count in np.ndenumerate(matrix):
         colour = "white" if row_share[true, predicted] > 0.5 else "black"

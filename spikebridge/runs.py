@@ -55,10 +55,18 @@ def read_json(run_dir: Path, name: str) -> Any:
         raise RunError(f"{path} is not valid JSON ({exc}); the run folder is damaged") from None
 
 
-def save_figure(figure, path: Path) -> None:
-    """Save a matplotlib figure atomically and close it."""
-    import matplotlib.pyplot as plt
+def figure_with_axes(rows: int = 1, columns: int = 1, **options: Any):
+    """A matplotlib ``Figure`` and its axes, as ``plt.subplots`` gives them, made without pyplot so
+    that the caller's backend and pyplot's figure list stay as they are; ``sharex``, ``sharey``
+    and ``squeeze`` go to the subplots, other options to the figure."""
+    from matplotlib.figure import Figure
 
+    layout = {name: options.pop(name) for name in ("sharex", "sharey", "squeeze") if name in options}
+    figure = Figure(**options)
+    return figure, figure.subplots(rows, columns, **layout)
+
+
+def save_figure(figure, path: Path) -> None:
+    """Save a matplotlib figure atomically, in the format its file name ends with."""
     with atomic_path(Path(path)) as partial:
         figure.savefig(partial, format=Path(path).suffix.lstrip("."), dpi=120, bbox_inches="tight")
-    plt.close(figure)

@@ -57,7 +57,7 @@ from tqdm import tqdm
 
 from idx_datasets.atomic import write_bytes_atomic
 from spikebridge.records import make_record, provenance, write_record
-from spikebridge.runs import new_run_dir, read_json, write_json
+from spikebridge.runs import figure_with_axes, new_run_dir, read_json, save_figure, write_json
 from spikebridge.sweep_jobs import CELL_FILE, job_kind
 
 SPEC_FILE, CELLS = "spec.json", "cells"
@@ -397,8 +397,6 @@ def report_markdown(spec: SweepSpec, rows: list[dict]) -> str:
 
 def _plot(spec: SweepSpec, rows: list[dict], path: Path) -> None:
     """Each metric against the first axis that is not ``seed``, one line per value of the others."""
-    from matplotlib.figure import Figure
-
     others = [axis for axis in spec.axes if axis != SEED_AXIS]
     metrics = list(dict.fromkeys(metric for row in rows for metric in row["metrics"]))
     if not metrics:
@@ -408,8 +406,9 @@ def _plot(spec: SweepSpec, rows: list[dict], path: Path) -> None:
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in x_values)
     position = {json.dumps(v): (v if numeric else index) for index, v in enumerate(x_values)}
     columns = min(3, len(metrics))
-    figure = Figure(figsize=(5 * columns, 3.6 * math.ceil(len(metrics) / columns)))
-    axes = figure.subplots(math.ceil(len(metrics) / columns), columns, squeeze=False).ravel()
+    grid_rows = math.ceil(len(metrics) / columns)
+    figure, axes = figure_with_axes(grid_rows, columns, squeeze=False, figsize=(5 * columns, 3.6 * grid_rows))
+    axes = axes.ravel()
     lines: dict[str, list[dict]] = {}
     for row in rows:
         label = ", ".join(f"{a}={_text(row['axes'][a])}" for a in others[1:])
@@ -428,9 +427,7 @@ def _plot(spec: SweepSpec, rows: list[dict], path: Path) -> None:
     for axis in axes[len(metrics):]:
         axis.set_visible(False)
     figure.tight_layout()
-    with tempfile.NamedTemporaryFile(suffix=".png") as scratch:
-        figure.savefig(scratch.name, dpi=110)
-        write_bytes_atomic(path, Path(scratch.name).read_bytes())
+    save_figure(figure, path)
 
 
 def sweep_report(folder: Path) -> dict:

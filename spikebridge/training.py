@@ -30,6 +30,7 @@ from spikebridge.runs import (
     CONFIG_FILE,
     METRICS_FILE,
     RunError,
+    figure_with_axes,
     read_json,
     run_folder,
     save_figure,
@@ -142,13 +143,8 @@ def _save_checkpoint(run: Run, optimiser, schedule) -> None:
 
 
 def _plot_learning_curves(run: Run) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     epochs = [record["epoch"] for record in run.history]
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(9, 3.5))
+    figure, (loss_axis, accuracy_axis) = figure_with_axes(1, 2, figsize=(9, 3.5))
     loss_axis.plot(epochs, [r["train_loss"] for r in run.history], marker="o")
     loss_axis.set(xlabel="epoch", ylabel="training loss (cross-entropy)", yscale="log")
     accuracy_axis.plot(epochs, [100 * r["train_accuracy"] for r in run.history], marker="o", label="train")
