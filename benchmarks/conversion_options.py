@@ -19,7 +19,7 @@ from pathlib import Path
 from conversion import latest_run  # benchmarks/conversion.py, beside this script
 
 from bridges import convert
-from bridges.equivalence import spiking_accuracy
+from bridges.common import spiking_accuracy
 from idx_datasets import load
 from spikebridge.records import make_record, provenance, write_record
 from spikebridge.training import TrainConfig, as_tensors, load_run, predict, train

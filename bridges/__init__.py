@@ -10,6 +10,7 @@ and the Weber-Fechner coding of the log network (Thériault & François 2021,
     run = snn.run(images, steps=32)                 # evidence, per-layer spike counts, synaptic ops
 """
 
-from bridges.conversion import ConversionError, ConversionOptions, SpikingNetwork, SpikingRun, convert
+from bridges.common import ConversionError, SpikingRun
+from bridges.conversion import ConversionOptions, SpikingNetwork, convert
 
 __all__ = ["ConversionError", "ConversionOptions", "SpikingNetwork", "SpikingRun", "convert"]

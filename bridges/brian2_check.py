@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bridges.conversion import ConversionError, SpikingNetwork, single_linear
+from bridges.common import ConversionError
+from bridges.conversion import SpikingNetwork, single_linear
 
 
 def _linear_layers(snn: SpikingNetwork) -> list[nn.Linear]:

@@ -22,13 +22,21 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
 from torch.nn.modules.utils import _pair
 
+from bridges.common import (
+    INPUT_CODINGS,
+    ConversionError,
+    EquivalenceReport,
+    SpikingRun,
+    check_option_names,
+    percentile_value,
+)
 from bridges.neurons import (
     Pool,
     conv2d_integrate_and_fire,
@@ -42,7 +50,6 @@ from bridges.neurons import (
 from rate_models.log_network import LogNetwork
 from rate_models.quantised import QCFS
 
-INPUT_CODINGS = ("current", "poisson")
 AFFINE = (nn.Linear, nn.Conv2d)
 PASSIVE = (nn.Flatten, nn.AvgPool2d)  # linear, parameter-free: kept as they are
 IGNORED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
@@ -55,10 +62,6 @@ FUNCTIONAL_POOLS = {  # functional pooling calls and the names of their position
 }
 MICRO_BATCH_NEURONS = 300_000  # images x neurons of the widest layer simulated at once
 SUPPORTED = "Linear, Conv2d, BatchNorm1d/2d, ReLU, QCFS, AvgPool2d, MaxPool2d, Flatten, Dropout"
-
-
-class ConversionError(ValueError):
-    """The network (or its input) cannot be converted; the message names the layer."""
 
 
 @dataclass(frozen=True)
@@ -243,15 +246,6 @@ def group_blocks(ops: list[Op]) -> list[Block]:
 
 # --- normalisation ------------------------------------------------------------------------------
 
-def percentile_value(values: torch.Tensor, percentile: float) -> float:
-    """The ``percentile`` (0-100] of all entries of ``values``, by selection (no size limit)."""
-    flat = values.flatten()
-    if percentile >= 100:
-        return float(flat.max())
-    k = max(1, min(flat.numel(), round(percentile / 100 * flat.numel())))
-    return float(flat.kthvalue(k).values)
-
-
 @torch.no_grad()
 def layer_scales(blocks: list[Block], calibration: torch.Tensor, options: ConversionOptions) -> list[float]:
     """lambda_l of every spiking block: the chosen percentile of its ReLU activations on the
@@ -288,22 +282,6 @@ def _rescaled(ops: list[nn.Module], scale_in: float, scale_out: float) -> nn.Seq
 
 
 # --- the spiking network ------------------------------------------------------------------------
-
-@dataclass
-class SpikingRun:
-    """What one simulation produced, per image: class evidence (the output layer's mean input
-    current, on the ANN logits' scale), spike counts of every spiking layer, and synaptic
-    operations (spikes times fan-out) beside the ANN's multiply-accumulates."""
-
-    evidence: torch.Tensor
-    spike_counts: list[torch.Tensor]
-    steps: int
-    synaptic_ops: torch.Tensor  # [B] spike-driven synaptic events (input spikes included for Poisson input)
-    input_ops: float  # per image: MACs of the first layer under constant-current input (computed once), else 0
-
-    def rates(self) -> list[torch.Tensor]:
-        return [counts / self.steps for counts in self.spike_counts]
-
 
 def fan_out(stack: nn.Sequential, input_shape: tuple[int, ...]) -> torch.Tensor:
     """The number of synapses each input neuron of ``stack`` makes onto its outputs (its fan-out),
@@ -399,6 +377,18 @@ class SpikingNetwork(nn.Module):
 
     def forward(self, images: torch.Tensor, steps: int = 32) -> torch.Tensor:
         return self.run(images, steps).evidence
+
+    def describe(self, steps: int) -> str:
+        """The method and its settings in a few words, for tables."""
+        return (f"IF conversion, T = {steps}, {self.options.percentile:g}th-percentile scales, "
+                f"{self.options.input_coding} input")
+
+    def equivalence(self, images: torch.Tensor, labels: torch.Tensor, steps_list: list[int], progress=None
+                    ) -> EquivalenceReport:
+        """The firing-rate equivalence on ``images`` at every T (:func:`bridges.equivalence.measure`)."""
+        from bridges.equivalence import measure
+
+        return measure(self, images, labels, steps_list, progress=progress)
 
     @torch.no_grad()
     def analog(self, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -523,9 +513,9 @@ def convert(ann: nn.Module, calibration_inputs: torch.Tensor, **options) -> nn.M
     if isinstance(ann, LogNetwork):
         from bridges.log_coding import LogCodingOptions, convert_log_network
 
-        _check_option_names(LogCodingOptions, options)
+        check_option_names(LogCodingOptions, options)
         return convert_log_network(ann, calibration_inputs, **options)
-    _check_option_names(ConversionOptions, options)
+    check_option_names(ConversionOptions, options)
     settings = ConversionOptions(**options)
     ann = copy.deepcopy(ann).eval().float()
     blocks = group_blocks(trace(ann))
@@ -549,10 +539,13 @@ def convert(ann: nn.Module, calibration_inputs: torch.Tensor, **options) -> nn.M
     return snn
 
 
-def _check_option_names(options_class: type, options: dict) -> None:
-    known = {option.name for option in fields(options_class)}
-    if unknown := sorted(set(options) - known):
-        raise ConversionError(f"unknown option {unknown[0]!r}; {options_class.__name__} has {sorted(known)}")
+def conversion_options(ann: nn.Module, options: ConversionOptions) -> dict:
+    """The fields of ``options`` that :func:`convert` takes for ``ann``: all of them for a ReLU
+    network; the input coding alone for a log network (its coding parameters keep the defaults
+    of :class:`bridges.log_coding.LogCodingOptions`)."""
+    if isinstance(ann, LogNetwork):
+        return {"input_coding": options.input_coding}
+    return asdict(options)
 
 
 def _normalised(activation: nn.Module) -> nn.Module:

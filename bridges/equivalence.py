@@ -10,85 +10,16 @@ per image beside the ANN's multiply-accumulates.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import time
 
-import numpy as np
 import torch
 
-from bridges.conversion import SpikingNetwork
+from bridges.common import EquivalenceReport, Moments, RateCodedNetwork, StepsResult
 
 
-@dataclass
-class Moments:
-    """Streaming sums for Pearson correlation and mean absolute error of (x, y) pairs."""
-
-    n: int = 0
-    sx: float = 0.0
-    sy: float = 0.0
-    sxx: float = 0.0
-    syy: float = 0.0
-    sxy: float = 0.0
-    abs_error: float = 0.0
-
-    def add(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        x, y = x.double().flatten(), y.double().flatten()
-        self.n += x.numel()
-        self.sx += float(x.sum())
-        self.sy += float(y.sum())
-        self.sxx += float((x * x).sum())
-        self.syy += float((y * y).sum())
-        self.sxy += float((x * y).sum())
-        self.abs_error += float((x - y).abs().sum())
-
-    def correlation(self) -> float:
-        cov = self.sxy / self.n - self.sx * self.sy / self.n**2
-        var_x = self.sxx / self.n - (self.sx / self.n) ** 2
-        var_y = self.syy / self.n - (self.sy / self.n) ** 2
-        return float(cov / np.sqrt(var_x * var_y)) if var_x > 0 and var_y > 0 else float("nan")
-
-    def mean_abs_error(self) -> float:
-        return self.abs_error / self.n
-
-
-@dataclass
-class StepsResult:
-    """Everything measured at one T."""
-
-    steps: int
-    accuracy: float
-    correlation: list[float]  # per spiking layer: rate x lambda against the ANN activation
-    mean_abs_error: list[float]  # same, in the activation's units
-    first_layer_max_error: float  # max |rate - a / lambda| over neurons with 0 <= a <= lambda, in thresholds
-    first_layer_within_one_spike: float  # fraction of those neurons within 1/T
-    synaptic_ops: float  # per image
-    seconds: float
-
-
-@dataclass
-class EquivalenceReport:
-    ann_accuracy: float
-    ann_macs: float
-    input_ops: float
-    layer_names: list[str]
-    scales: list[float]
-    results: list[StepsResult] = field(default_factory=list)
-    quantity: str = "rate x threshold vs ReLU activation"  # what the correlation and MAE compare
-    parameters: dict = field(default_factory=dict)  # coding parameters worth keeping (log coding: d_lo, d_hi, r)
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-
-def spiking_accuracy(snn: SpikingNetwork, images: torch.Tensor, labels: torch.Tensor, steps: int) -> float:
-    """Fraction of ``images`` whose class evidence after ``steps`` steps picks the right label."""
-    return float((snn(images, steps).argmax(1) == labels).float().mean())
-
-
-def measure(snn: SpikingNetwork, images: torch.Tensor, labels: torch.Tensor, steps_list: list[int],
+def measure(snn: RateCodedNetwork, images: torch.Tensor, labels: torch.Tensor, steps_list: list[int],
             batch_size: int = 500, progress=None) -> EquivalenceReport:
     """Simulate the test images at every T in ``steps_list`` and compare with the ANN."""
-    import time
-
     batches = list(zip(images.split(batch_size), labels.split(batch_size), strict=True))
     analog = [snn.analog(batch) for batch, _ in batches]
     ann_correct = sum(int((logits.argmax(1) == y).sum()) for (_, logits), (_, y) in zip(analog, batches, strict=True))

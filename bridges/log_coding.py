@@ -34,8 +34,15 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from bridges.conversion import INPUT_CODINGS, ConversionError, SpikingRun, percentile_value
-from bridges.equivalence import EquivalenceReport, Moments, StepsResult
+from bridges.common import (
+    INPUT_CODINGS,
+    ConversionError,
+    EquivalenceReport,
+    Moments,
+    SpikingRun,
+    StepsResult,
+    percentile_value,
+)
 from bridges.neurons import poisson_spikes, spike_driven_linear
 from rate_models.log_network import LogNetwork, log_activation, mean_projection
 
@@ -126,6 +133,15 @@ class LogSpikingNetwork(nn.Module):
 
     def forward(self, images: torch.Tensor, steps: int = 64) -> torch.Tensor:
         return self.run(images, steps).evidence
+
+    def describe(self, steps: int) -> str:
+        """The method and its settings in a few words, for tables."""
+        return f"Weber-Fechner log coding, T = {steps}, {self.options.input_coding} input"
+
+    def equivalence(self, images: torch.Tensor, labels: torch.Tensor, steps_list: list[int], progress=None
+                    ) -> EquivalenceReport:
+        """The log coding's equivalence on ``images`` at every T (:func:`measure_log_coding`)."""
+        return measure_log_coding(self, images, labels, steps_list, progress=progress)
 
     @torch.no_grad()
     def analog(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from torch.nn.modules.utils import _pair
 
-from bridges.conversion import ConversionError, SpikingNetwork
+from bridges.common import ConversionError
+from bridges.conversion import SpikingNetwork
 
 
 def _op_node(op: nn.Module, input_shape: tuple[int, ...]):

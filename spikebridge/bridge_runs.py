@@ -16,12 +16,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from bridges.conversion import ConversionOptions, convert
-from bridges.equivalence import EquivalenceReport, format_tables, measure, report_figure
-from bridges.log_coding import LogSpikingNetwork, measure_log_coding
+from bridges.common import EquivalenceReport
+from bridges.conversion import ConversionOptions, conversion_options, convert
+from bridges.equivalence import format_tables, report_figure
 from idx_datasets import load
 from idx_datasets.atomic import write_bytes_atomic
-from rate_models.log_network import LogNetwork
 from spikebridge.records import environment, make_record, portable_path, provenance, write_record
 from spikebridge.runs import run_folder, save_figure, write_json
 from spikebridge.training import Run, as_tensors, load_run
@@ -35,9 +34,7 @@ def convert_run(run: Run, options: ConversionOptions, calibration_images: int = 
     network takes Weber-Fechner coding with ``options.input_coding`` (the other options are the
     ReLU conversion's)."""
     calibration, _ = as_tensors(load(run.train_config.dataset, "train").head(calibration_images))
-    if isinstance(run.model, LogNetwork):
-        return convert(run.model, calibration, input_coding=options.input_coding)
-    return convert(run.model, calibration, **asdict(options))
+    return convert(run.model, calibration, **conversion_options(run.model, options))
 
 
 def verify(run_dir: Path, steps: tuple[int, ...] = DEFAULT_STEPS, test_images: int | None = 2_000,
@@ -52,8 +49,7 @@ def verify(run_dir: Path, steps: tuple[int, ...] = DEFAULT_STEPS, test_images: i
     snn = convert_run(run, options, calibration_images)
     images, labels = as_tensors(load(run.train_config.dataset, "test").head(test_images))
     with tqdm(total=len(labels) * len(steps), unit="img", desc="simulating", disable=not progress_bar) as bar:
-        measure_network = measure_log_coding if isinstance(snn, LogSpikingNetwork) else measure
-        report = measure_network(snn, images, labels, list(steps), progress=bar)
+        report = snn.equivalence(images, labels, list(steps), progress=bar)
     folder = run_folder(run.directory, "bridge", folder)
     config = {
         "kind": "bridge-verify", "run": portable_path(run.directory), "model": run.model_name,

@@ -274,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_record_option(dc_evaluate)
     dc_evaluate.set_defaults(handler=cmd_diehl_cook_evaluate)
 
-    from bridges.conversion import INPUT_CODINGS, ConversionOptions
+    from bridges.common import INPUT_CODINGS
+    from bridges.conversion import ConversionOptions
     from spikebridge.bridge_runs import DEFAULT_STEPS
 
     conversion = ConversionOptions()

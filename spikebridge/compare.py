@@ -85,24 +85,18 @@ def converted(model_name: str, steps: int) -> Comparison:
     simulated for ``steps`` steps."""
 
     def evaluate(settings: CompareSettings, folder: Path) -> ComparisonRow:
+        from bridges.common import spiking_accuracy
         from bridges.conversion import ConversionOptions
-        from bridges.equivalence import spiking_accuracy
         from idx_datasets import load
         from spikebridge.bridge_runs import convert_run
         from spikebridge.training import as_tensors
 
         started = time.perf_counter()
         run = train(model_name, None, settings.train_config(), runs_root=folder)
-        options = ConversionOptions()
-        snn = convert_run(run, options)
+        snn = convert_run(run, ConversionOptions())
         images, labels = as_tensors(load(settings.dataset, "test").head(settings.test_images))
         spiking = spiking_accuracy(snn, images, labels, steps)
-        if run.model_name == "lognet":
-            method = f"Weber-Fechner log coding, T = {steps}, {options.input_coding} input"
-        else:
-            method = (f"IF conversion, T = {steps}, {options.percentile:g}th-percentile scales, "
-                      f"{options.input_coding} input")
-        return ComparisonRow(model_name, run.test_accuracy, spiking, method, time.perf_counter() - started)
+        return ComparisonRow(model_name, run.test_accuracy, spiking, snn.describe(steps), time.perf_counter() - started)
 
     return Comparison(model_name, evaluate)
 

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bridges import neurons
-from bridges.conversion import ConversionError, convert
+from bridges.common import ConversionError
+from bridges.conversion import convert
 from bridges.equivalence import measure
 from bridges.neurons import (
     SPARSE_DENSITY,
