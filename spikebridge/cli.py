@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from idx_datasets import DATASETS, DataError, cache_root, fetch
-from rate_models import REGISTRY
+from spikebridge.models import MODELS
 from spikebridge.runs import RunError
 from spiking.block_runner import DEVICES, DeviceError
 from spiking.diehl_cook import PRESETS, DiehlCookParameters, MembraneRunaway, with_overrides
@@ -66,7 +66,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         run = resume(Path(args.resume))
     else:
         if args.model is None:
-            raise ValueError("name a model to train (" + ", ".join(REGISTRY) + ") or pass --resume RUN")
+            raise ValueError("name a model to train (" + ", ".join(MODELS) + ") or pass --resume RUN")
         config = TrainConfig(
             dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
             schedule=args.schedule, seed=args.seed, train_images=args.train_images, test_images=args.test_images,
@@ -212,20 +212,21 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--seed", type=int, default=0, help="seed of weights, dropout and shuffling")
         sub.add_argument("--runs-dir", default="runs", help="where run folders are created")
 
-    from spikebridge.training import LOSSES
+    from spikebridge.training import LOSSES, SCHEDULES, TrainConfig
 
     train = commands.add_parser("train", help="train a rate model in a new run folder", formatter_class=Formatter)
-    train.add_argument("model", nargs="?", choices=list(REGISTRY), help="model to train (omit with --resume)")
+    train.add_argument("model", nargs="?", choices=list(MODELS), help="model to train (omit with --resume)")
     train.add_argument("--resume", metavar="RUN", help="continue the run folder RUN from its last checkpoint")
     add_data_options(train, None, None)
-    train.add_argument("--epochs", type=int, default=10, help="passes over the training images")
-    train.add_argument("--batch-size", type=int, default=128, help="images per Adam step")
-    train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    train.add_argument("--schedule", choices=["cosine", "constant"], default="cosine",
+    train.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="passes over the training images")
+    train.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="images per Adam step")
+    train.add_argument("--lr", type=float, default=TrainConfig.learning_rate, help="Adam learning rate")
+    train.add_argument("--schedule", choices=list(SCHEDULES), default=TrainConfig.schedule,
                        help="learning-rate schedule (cosine anneals to zero over all epochs)")
-    train.add_argument("--loss", choices=sorted(LOSSES), default="cross_entropy",
-                       help="cross_entropy, or target_score: -x3[y], the error function of Thériault & François (2021)")
-    train.add_argument("--weight-decay", type=float, default=0.0, help="Adam L2 weight decay")
+    train.add_argument("--loss", choices=sorted(LOSSES), default=TrainConfig.loss,
+                       help="cross_entropy, or target_score: -x3[y], the error function of Thériault & François "
+                            "(2021) (default: the model's own)")
+    train.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay, help="Adam L2 weight decay")
     train.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                        help="model setting, e.g. --set widths=[784,500,10] --set dropout=0.5")
     train.set_defaults(handler=cmd_train)

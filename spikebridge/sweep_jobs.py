@@ -51,15 +51,15 @@ def _names(config_class: type) -> list[str]:
 
 def _train_parts(settings: Settings):
     """(model name, model overrides, TrainConfig) from ``model``, ``model.<field>`` and TrainConfig fields."""
-    import rate_models
+    from spikebridge import models
     from spikebridge.training import TrainConfig
 
     plain, model_overrides = _split(settings, "model.")
     if "model" not in plain:
-        raise ValueError(f"job kind 'train' needs the setting 'model' (one of {sorted(rate_models.REGISTRY)})")
+        raise ValueError(f"job kind 'train' needs the setting 'model' (one of {sorted(models.MODELS)})")
     model = plain.pop("model")
     _refuse_unknown("train", plain, ["model", *_names(TrainConfig)])
-    rate_models.build(model, model_overrides)  # refuses an unknown model, model setting or invalid value
+    models.build(model, model_overrides)  # refuses an unknown model, model setting or invalid value
     return model, model_overrides, TrainConfig(**plain)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-import rate_models
 from idx_datasets import LabelledImages, load
 from idx_datasets.atomic import atomic_path
+from spikebridge import models
 from spikebridge.records import environment
 from spikebridge.runs import (
     CONFIG_FILE,
@@ -55,7 +55,8 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a rate model is trained; ``None`` image counts mean the whole split."""
+    """How a model is trained; ``None`` image counts mean the whole split, a ``None`` loss the
+    model's own (its entry in :data:`spikebridge.models.MODELS`)."""
 
     dataset: str = "mnist"
     epochs: int = 10
@@ -66,12 +67,12 @@ class TrainConfig:
     seed: int = 0
     train_images: int | None = None
     test_images: int | None = None
-    loss: str = "cross_entropy"  # or target_score: -x3[y] (Thériault & François 2021)
+    loss: str | None = None  # cross_entropy, or target_score: -x3[y] (Thériault & François 2021)
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.loss not in LOSSES:
+        if self.loss is not None and self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
@@ -247,28 +248,32 @@ def train(
     prepare: Callable[[nn.Module], None] | None = None,
     directory: Path | None = None,
 ) -> Run:
-    """Train ``model_name`` (see :data:`rate_models.REGISTRY`) in a new run folder under ``runs_root``,
-    or in ``directory`` if given (a sweep's cell).
+    """Train ``model_name`` (see :data:`spikebridge.models.MODELS`) in a new run folder under
+    ``runs_root``, or in ``directory`` if given (a sweep's cell). The folder's configuration
+    records the model's kind, the loss used and the ``prepare`` step if one ran.
 
     ``prepare``, if given, works on the freshly initialised model before the first epoch (for
     example a first training stage); the prepared model is checkpointed before the first epoch, so a
     resumed run continues from it instead of repeating or losing it.
     """
-    model_config = rate_models.make_config(model_name, model_overrides)
+    model_config = models.make_config(model_name, model_overrides)
+    entry = models.entry(model_name)
+    config = replace(config, loss=config.loss or entry.loss)
     directory = run_folder(runs_root, model_name, directory)
     write_json(
         directory,
         CONFIG_FILE,
         {
-            "kind": "rate",
+            "kind": entry.kind,
             "model": model_name,
             "model_config": asdict(model_config),
             "train": asdict(config),
+            "prepare": None if prepare is None else f"{prepare.__module__}.{prepare.__qualname__}",
             "environment": environment(),
         },
     )
     torch.manual_seed(config.seed)  # initial weights, then dropout masks
-    model = rate_models.build(model_name, asdict(model_config))
+    model = models.build(model_name, asdict(model_config))
     if prepare is not None:
         prepare(model)
     return _fit(Run(directory, model_name, model, config), None, progress, checkpoint_start=prepare is not None)
@@ -277,9 +282,9 @@ def train(
 def _read_run(directory: Path) -> tuple[Run, dict[str, Any] | None]:
     directory = Path(directory)
     config = read_json(directory, CONFIG_FILE)
-    if config.get("kind") != "rate":
-        raise RunError(f"{directory} is not a rate-model run (kind {config.get('kind')!r})")
-    model = rate_models.build(config["model"], config["model_config"])
+    if config.get("kind") not in models.KINDS:
+        raise RunError(f"{directory} is not a training run (kind {config.get('kind')!r}, not one of {models.KINDS})")
+    model = models.build(config["model"], config["model_config"])
     run = Run(directory, config["model"], model, TrainConfig(**config["train"]))
     checkpoint_path = directory / CHECKPOINT_FILE
     if not checkpoint_path.is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 from dataclasses import replace
 
@@ -74,6 +75,7 @@ def test_control_network_learns_with_frozen_class_prototypes(mnist, tmp_path):
     network = run.model
     assert_constrained(network)
     assert torch.equal(network.w1, prototypes[0])  # frozen through the second stage
+    assert json.loads((run.directory / "config.json").read_text())["prepare"].endswith("first_stage")
     # each prototype looks most like the mean image of its own class
     class_means = torch.stack([train_x[train_y == c].flatten(1).mean(0) for c in range(10)])
     similarity = F.normalize(network.w1, dim=1) @ F.normalize(class_means, dim=1).t()

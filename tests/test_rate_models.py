@@ -8,30 +8,31 @@ from torch import nn
 
 import rate_models
 from rate_models import CNNConfig, MLPConfig
+from spikebridge import models
 
 
-@pytest.mark.parametrize("name", sorted(rate_models.REGISTRY))
+@pytest.mark.parametrize("name", sorted(models.MODELS))
 def test_models_map_images_to_ten_logits(name):
-    model = rate_models.build(name)
+    model = models.build(name)
     assert model(torch.rand(4, 1, 28, 28)).shape == (4, 10)
 
 
 def test_mlp_is_the_diehl_network_by_default():
-    model = rate_models.build("mlp")
+    model = models.build("mlp")
     linear = [m for m in model if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linear] == [(784, 1200), (1200, 1200), (1200, 10)]
     assert all(isinstance(m, nn.ReLU) for m in model if not isinstance(m, (nn.Linear, nn.Flatten, nn.Dropout)))
 
 
 def test_mlp_widths_and_bias_are_configurable():
-    model = rate_models.build("mlp", {"widths": [784, 50, 20, 10], "bias": False})
+    model = models.build("mlp", {"widths": [784, 50, 20, 10], "bias": False})
     assert sum(p.numel() for p in model.parameters()) == 784 * 50 + 50 * 20 + 20 * 10
     with pytest.raises(ValueError, match="784"):
         rate_models.build_mlp(MLPConfig(widths=(100, 10)))
 
 
 def test_cnn_follows_the_seed_table():
-    model = rate_models.build("cnn")
+    model = models.build("cnn")
     convolutions = [m for m in model if isinstance(m, nn.Conv2d)]
     assert [(m.out_channels, m.kernel_size) for m in convolutions] == [(32, (3, 3)), (128, (5, 5)), (128, (3, 3))]
     assert [m.p for m in model if isinstance(m, nn.Dropout)] == [CNNConfig().dropout_conv, CNNConfig().dropout_dense]
@@ -40,7 +41,7 @@ def test_cnn_follows_the_seed_table():
 
 
 def test_gru_reads_rows_as_time_steps():
-    model = rate_models.build("gru").eval()
+    model = models.build("gru").eval()
     assert model.gru.input_size == 28 and model.gru.hidden_size == 128
     images = torch.rand(3, 1, 28, 28)
     reversed_rows = images.flip(dims=[2])
@@ -49,6 +50,6 @@ def test_gru_reads_rows_as_time_steps():
 
 def test_unknown_model_or_setting_is_refused():
     with pytest.raises(ValueError, match="unknown model"):
-        rate_models.build("resnet")
+        models.build("resnet")
     with pytest.raises(ValueError, match="no setting 'width'"):
-        rate_models.build("mlp", {"width": 100})
+        models.build("mlp", {"width": 100})

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import spikebridge.training as training
+from spikebridge import models
 from spikebridge.runs import RunError
 from spikebridge.training import TrainConfig, load_run, resume, train
 
@@ -24,6 +25,8 @@ def test_mlp_clears_ninety_percent_after_5000_images(tmp_path):
     }
     saved = json.loads((run.directory / "config.json").read_text())
     assert saved["model_config"]["widths"] == [784, 1200, 1200, 10] and saved["train"]["train_images"] == 5000
+    entry = models.entry("mlp")  # the run records its kind and the loss it used, its model's own
+    assert (saved["kind"], saved["train"]["loss"], saved["prepare"]) == (entry.kind, entry.loss, None)
     metrics = json.loads((run.directory / "metrics.json").read_text())
     assert metrics["finished"] and metrics["test_accuracy"] == run.test_accuracy
     assert metrics["history"][-1]["train_loss"] < metrics["history"][0]["train_loss"]

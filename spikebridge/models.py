@@ -1,0 +1,65 @@
+"""Every model the toolkit trains, by name: its configuration class, constructor, kind (a rate
+network, or a spiking network trained directly) and default loss.
+
+The one training loop (:mod:`spikebridge.training`), ``spikebridge train NAME``, sweeps and the
+compare table find models here, so a new model, rate or spiking, is one entry of :data:`MODELS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from torch import nn
+
+from rate_models.baselines import CNNConfig, GRUConfig, MLPConfig, RowGRU, build_gupta_naveed_cnn, build_mlp
+from rate_models.log_network import LogNetConfig, LogNetwork
+
+KINDS = ("rate", "spiking")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model: ``constructor(config_class(...))`` builds it; ``loss`` names its default loss
+    (a key of :data:`spikebridge.training.LOSSES`)."""
+
+    config_class: type
+    constructor: Callable[[Any], nn.Module]
+    description: str
+    kind: str = "rate"
+    loss: str = "cross_entropy"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+
+
+MODELS: dict[str, ModelEntry] = {
+    "mlp": ModelEntry(MLPConfig, build_mlp, "ReLU MLP 784-1200-1200-10 (Diehl et al. 2015)"),
+    "cnn": ModelEntry(CNNConfig, build_gupta_naveed_cnn, "CNN of Gupta & Naveed, table 1 row 1"),
+    "gru": ModelEntry(GRUConfig, RowGRU, "GRU(128) over image rows, Gupta & Naveed"),
+    "lognet": ModelEntry(LogNetConfig, LogNetwork, "log network x3 = w2 log(w1 x1 / N) (Thériault & François 2021)"),
+}
+
+
+def entry(name: str) -> ModelEntry:
+    """The entry of model ``name``; an unknown name is refused with the known ones."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    return MODELS[name]
+
+
+def make_config(name: str, overrides: dict[str, Any] | None = None):
+    """The configuration of model ``name`` with ``overrides`` (lists become tuples)."""
+    config_class = entry(name).config_class
+    known = {field.name for field in fields(config_class)}
+    overrides = overrides or {}
+    if unknown := sorted(set(overrides) - known):
+        raise ValueError(f"model {name!r} has no setting {unknown[0]!r}; it has {sorted(known)}")
+    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
+
+
+def build(name: str, overrides: dict[str, Any] | None = None) -> nn.Module:
+    """A freshly initialised model ``name`` with its configuration's ``overrides``."""
+    return entry(name).constructor(make_config(name, overrides))
