@@ -45,26 +45,19 @@ from bridges.common import (
 )
 from bridges.neurons import poisson_spikes, spike_driven_linear
 from rate_models.log_network import LogNetwork, log_activation, mean_projection
+from spiking import neuron
 
 
-def log_coding_neurons(v: torch.Tensor, threshold: torch.Tensor, currents: torch.Tensor, growth: float
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Run log-coding neurons over the time axis of ``currents [T, ...]`` from membrane ``v`` and
-    thresholds ``threshold``. Returns the spikes ``[T, ...]`` and the final membrane and thresholds."""
-    spikes = torch.empty_like(currents)
-    v, threshold = v.clone(), threshold.clone()
-    for step in range(currents.shape[0]):
-        v.add_(currents[step])
-        torch.ge(v, threshold, out=spikes[step])
-        v.sub_(spikes[step] * threshold)
-        threshold.mul_(1.0 + (growth - 1.0) * spikes[step])
-    return spikes, v, threshold
+def log_coding_neuron(theta0: float, growth: float) -> neuron.NeuronParams:
+    """The log-coding neuron: the step of :mod:`spiking.neuron` with β = 1, reset by subtraction
+    and a threshold from ``theta0`` that grows by the factor ``growth`` with each spike."""
+    return neuron.NeuronParams(beta=1.0, threshold=theta0, reset="subtract", growth=growth, fire_at_threshold=True)
 
 
 def log_coding_counts(currents: torch.Tensor, theta0: float, growth: float) -> torch.Tensor:
     """Spike counts of log-coding neurons started at v = 0, theta = ``theta0``, over ``currents [T, ...]``."""
-    start = torch.zeros_like(currents[0])
-    spikes, _, _ = log_coding_neurons(start, torch.full_like(start, theta0), currents, growth)
+    params = log_coding_neuron(theta0, growth)
+    spikes, _ = neuron.run(currents, neuron.NeuronState.start(currents[0], params), params)
     return spikes.sum(0)
 
 
@@ -168,8 +161,9 @@ class LogSpikingNetwork(nn.Module):
             raise ConversionError("Poisson input needs pixel values in [0, 1] (spike probabilities per step)")
         drive = None if poisson else mean_projection(pixels, self.w1)  # constant current: computed once
         weight_t = self.w1.t().contiguous() / pixels.shape[1] if poisson else None  # rows read per input spike
-        v = pixels.new_zeros((pixels.shape[0], self.w1.shape[0]))
-        threshold, counts = torch.full_like(v, code.theta0), torch.zeros_like(v)
+        params = log_coding_neuron(code.theta0, code.growth)
+        state = neuron.NeuronState.start(pixels.new_zeros((pixels.shape[0], self.w1.shape[0])), params)
+        counts = torch.zeros_like(state.v)
         input_spike_count = pixels.new_zeros(pixels.shape[0])
         for start in range(0, steps, time_chunk):
             chunk = min(time_chunk, steps - start)
@@ -179,7 +173,7 @@ class LogSpikingNetwork(nn.Module):
                 currents = spike_driven_linear(input_spikes.flatten(0, 1), weight_t, None).unflatten(0, (chunk, -1))
             else:
                 currents = drive.expand(chunk, -1, -1)
-            spikes, v, threshold = log_coding_neurons(v, threshold, currents, code.growth)
+            spikes, state = neuron.run(currents, state, params)
             counts += spikes.sum(0)
         input_ops = 0.0 if poisson else float(self.w1.numel())
         synaptic_ops = input_spike_count * self.w1.shape[0]

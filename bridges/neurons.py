@@ -1,6 +1,7 @@
 """Functional core of the converted spiking networks: pure functions of tensors.
 
-Integrate-and-fire with reset by subtraction (Rueckauer et al. 2017, eq. 2), unit threshold::
+Integrate-and-fire with reset by subtraction (Rueckauer et al. 2017, eq. 2), unit threshold,
+the neuron step of :mod:`spiking.neuron` with β = 1, θ = 1 and H(0) = 1::
 
     v[t] = v[t-1] + I[t];   s[t] = (v[t] >= 1);   v[t] -= s[t]
 
@@ -15,8 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 
+from spiking import neuron
+
 SPARSE_DENSITY = 0.25  # below this fraction of active inputs, summing weight rows beats a dense product
 Pool = tuple[tuple[int, int], tuple[int, int]]  # a max-pool gate's kernel and stride
+INTEGRATE_AND_FIRE = neuron.NeuronParams(beta=1.0, threshold=1.0, reset="subtract", fire_at_threshold=True)
 
 
 def integrate_and_fire(v: torch.Tensor, currents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,13 +28,8 @@ def integrate_and_fire(v: torch.Tensor, currents: torch.Tensor) -> tuple[torch.T
 
     Returns the spikes ``[T, ...]`` (0/1, same dtype) and the final membrane potential.
     """
-    spikes = torch.empty_like(currents)
-    v = v.clone()
-    for step in range(currents.shape[0]):
-        v.add_(currents[step])
-        torch.ge(v, 1.0, out=spikes[step])
-        v.sub_(spikes[step])
-    return spikes, v
+    spikes, state = neuron.run(currents, neuron.NeuronState.start(v, INTEGRATE_AND_FIRE, v), INTEGRATE_AND_FIRE)
+    return spikes, state.membrane()
 
 
 def integrate_and_fire_constant(current: torch.Tensor, v_init: float, first_step: int, steps: int) -> torch.Tensor:
