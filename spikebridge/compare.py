@@ -101,8 +101,9 @@ def converted(model_name: str, steps: int) -> Comparison:
     return Comparison(model_name, evaluate)
 
 
-def diehl_cook(neurons: int) -> Comparison:
-    """Diehl & Cook (2015): unsupervised STDP in Brian2, labelled on its own training images."""
+def stdp(neurons: int) -> Comparison:
+    """A spiking network learned by unsupervised STDP, Diehl & Cook (2015) in Brian2, its neurons
+    labelled on its own training images."""
 
     def evaluate(settings: CompareSettings, folder: Path) -> ComparisonRow:
         started = time.perf_counter()
@@ -127,7 +128,7 @@ def diehl_cook(neurons: int) -> Comparison:
 
 
 COMPARISONS: list[Comparison] = [
-    converted("mlp", 8), converted("cnn", 8), rate_only("gru"), converted("lognet", 64), diehl_cook(100),
+    converted("mlp", 8), converted("cnn", 8), rate_only("gru"), converted("lognet", 64), stdp(100),
 ]
 
 
