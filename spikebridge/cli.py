@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from spikebridge.training import LOSSES, SCHEDULES, TrainConfig
 
-    train = commands.add_parser("train", help="train a rate model in a new run folder", formatter_class=Formatter)
+    train = commands.add_parser("train", help="train a rate or spiking model in a new run folder",
+                                formatter_class=Formatter)
     train.add_argument("model", nargs="?", choices=list(MODELS), help="model to train (omit with --resume)")
     train.add_argument("--resume", metavar="RUN", help="continue the run folder RUN from its last checkpoint")
     add_data_options(train, None, None)
@@ -224,8 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--schedule", choices=list(SCHEDULES), default=TrainConfig.schedule,
                        help="learning-rate schedule (cosine anneals to zero over all epochs)")
     train.add_argument("--loss", choices=sorted(LOSSES), default=TrainConfig.loss,
-                       help="cross_entropy, or target_score: -x3[y], the error function of Thériault & François "
-                            "(2021) (default: the model's own)")
+                       help="rate models: cross_entropy, or target_score: -x3[y], the error function of Thériault "
+                            "& François (2021); spiking models: ce_rate, ce_count, mse_count (snntorch.functional) or "
+                            "ce_membrane (default: the model's own)")
     train.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay, help="Adam L2 weight decay")
     train.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                        help="model setting, e.g. --set widths=[784,500,10] --set dropout=0.5")

@@ -36,6 +36,7 @@ from spikebridge.runs import (
     save_figure,
     write_json,
 )
+from spiking.surrogate_models import SPIKING_LOSSES
 
 CHECKPOINT_FILE = "checkpoint.pt"
 WEIGHTS_FILE = "model.pt"
@@ -47,10 +48,11 @@ def target_score_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
     return -scores.gather(1, labels[:, None]).mean()
 
 
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+RATE_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {  # of scores [batch, classes]
     "cross_entropy": nn.functional.cross_entropy,
     "target_score": target_score_loss,
 }
+LOSSES = {**RATE_LOSSES, **SPIKING_LOSSES}  # spiking ones read a readout [T, batch, classes]
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class TrainConfig:
     seed: int = 0
     train_images: int | None = None
     test_images: int | None = None
-    loss: str | None = None  # cross_entropy, or target_score: -x3[y] (Thériault & François 2021)
+    loss: str | None = None  # a key of LOSSES, e.g. target_score: -x3[y] (Thériault & François 2021)
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -106,13 +108,21 @@ def as_tensors(split: LabelledImages) -> tuple[torch.Tensor, torch.Tensor]:
     return images_to_tensor(split.images), torch.from_numpy(split.labels.astype(np.int64))
 
 
+def class_scores(model: nn.Module, outputs: torch.Tensor) -> torch.Tensor:
+    """One score per class from a model's outputs: a spiking model's ``scores`` of its readout
+    ``[T, batch, classes]``, a rate model's outputs as they are."""
+    scores = getattr(model, "scores", None)
+    return outputs if scores is None else scores(outputs)
+
+
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Predicted classes of ``images`` in evaluation mode; the model's mode is restored."""
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(images[i : i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
+        return torch.cat([class_scores(model, model(images[i : i + batch_size])).argmax(1)
+                          for i in range(0, len(images), batch_size)])
     finally:
         model.train(was_training)
 
@@ -203,8 +213,8 @@ def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool, checkpoint
         for index in bar:
             batch = order[index * config.batch_size : (index + 1) * config.batch_size]
             images, labels = train_x[batch], train_y[batch]
-            logits = run.model(images)
-            loss = loss_function(logits, labels)
+            outputs = run.model(images)
+            loss = loss_function(outputs, labels)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -212,7 +222,7 @@ def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool, checkpoint
                 constrain()
             schedule.step()
             loss_sum += loss.item() * len(batch)
-            correct += (logits.argmax(1) == labels).sum().item()
+            correct += (class_scores(run.model, outputs).argmax(1) == labels).sum().item()
             if index % 20 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4f}")
         bar.close()
@@ -259,6 +269,10 @@ def train(
     model_config = models.make_config(model_name, model_overrides)
     entry = models.entry(model_name)
     config = replace(config, loss=config.loss or entry.loss)
+    losses = RATE_LOSSES if entry.kind == "rate" else SPIKING_LOSSES
+    if config.loss not in losses:
+        raise ValueError(f"loss {config.loss!r} does not fit the {entry.kind} model {model_name!r}; "
+                         f"choose one of {sorted(losses)}")
     directory = run_folder(runs_root, model_name, directory)
     write_json(
         directory,

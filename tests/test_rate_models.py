@@ -12,9 +12,14 @@ from spikebridge import models
 
 
 @pytest.mark.parametrize("name", sorted(models.MODELS))
-def test_models_map_images_to_ten_logits(name):
+def test_models_map_images_to_ten_scores(name):
+    """Rate models give logits; spiking models a readout per step, which they score."""
     model = models.build(name)
-    assert model(torch.rand(4, 1, 28, 28)).shape == (4, 10)
+    outputs = model(torch.rand(4, 1, 28, 28))
+    if models.entry(name).kind == "rate":
+        assert outputs.shape == (4, 10)
+    else:
+        assert outputs.shape == (model.config.steps, 4, 10) and model.scores(outputs).shape == (4, 10)
 
 
 def test_mlp_is_the_diehl_network_by_default():

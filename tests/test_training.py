@@ -48,9 +48,14 @@ def test_same_seed_gives_same_weights_and_another_seed_does_not(tmp_path):
     assert not same_weights(first, other)
 
 
-def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path, monkeypatch):
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "overrides"), [
+    ("mlp", SMALL_MLP),
+    ("snn-mlp", {"widths": [784, 64, 10], "steps": 4, "input_coding": "poisson"}),  # random input spikes too
+])
+def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path, monkeypatch, model, overrides):
     config = TrainConfig(epochs=3, train_images=1000, test_images=500)
-    uninterrupted = train("mlp", SMALL_MLP, config, runs_root=tmp_path / "a", progress=False)
+    uninterrupted = train(model, overrides, config, runs_root=tmp_path / "a", progress=False)
 
     real_write_metrics = training._write_metrics  # runs after each epoch's checkpoint
 
@@ -61,7 +66,7 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path, monkeyp
 
     monkeypatch.setattr(training, "_write_metrics", interrupt_after_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        train("mlp", SMALL_MLP, config, runs_root=tmp_path / "b", progress=False)
+        train(model, overrides, config, runs_root=tmp_path / "b", progress=False)
     monkeypatch.setattr(training, "_write_metrics", real_write_metrics)
     (interrupted_dir,) = (tmp_path / "b").iterdir()
     assert not (interrupted_dir / "model.pt").exists()
