@@ -92,9 +92,11 @@ def fire(v: torch.Tensor, threshold: torch.Tensor | float, params: NeuronParams,
     if not torch.is_grad_enabled() or not (v.requires_grad or getattr(threshold, "requires_grad", False)):
         compare = torch.ge if params.fire_at_threshold else torch.gt
         return compare(v, threshold, out=out) if out is not None else compare(v, threshold).to(v.dtype)
-    hard = (v >= threshold if params.fire_at_threshold else v > threshold).to(v.dtype)
-    soft = spike_function(params.surrogate, params.slope)(v - threshold)
-    return hard + (soft - soft.detach())  # the value of `hard`, the gradient of the surrogate
+    spikes = spike_function(params.surrogate, params.slope)(v - threshold)  # snntorch's: H(0) = 0
+    if not params.fire_at_threshold:
+        return spikes
+    hard = (v >= threshold).to(v.dtype)
+    return hard + (spikes - spikes.detach())  # the value of `hard`, the gradient of the surrogate
 
 
 def step(current: torch.Tensor, state: NeuronState, params: NeuronParams, out: torch.Tensor | None = None

@@ -102,16 +102,14 @@ SPIKING_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] 
 
 
 class LIFLayer(nn.Module):
-    """LIF neurons of :mod:`spiking.neuron` whose beta (one per neuron) and threshold may be learned."""
+    """LIF neurons of :mod:`spiking.neuron` whose beta (one per neuron) and threshold may be
+    learned (parameters); fixed ones stay numbers, which the neuron step handles faster."""
 
     def __init__(self, size: int, settings: SurrogateSettings):
         super().__init__()
-        for name, value, learned in (("beta", torch.full((size,), settings.beta), settings.learn_beta),
-                                     ("threshold", torch.tensor(settings.threshold), settings.learn_threshold)):
-            if learned:
-                self.register_parameter(name, nn.Parameter(value))
-            else:
-                self.register_buffer(name, value)
+        self.beta = nn.Parameter(torch.full((size,), settings.beta)) if settings.learn_beta else settings.beta
+        self.threshold = nn.Parameter(torch.tensor(settings.threshold)) if settings.learn_threshold \
+            else settings.threshold
         self.surrogate, self.slope = settings.surrogate, settings.slope
 
     def forward(self, currents: torch.Tensor) -> torch.Tensor:
