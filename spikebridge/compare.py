@@ -101,6 +101,21 @@ def converted(model_name: str, steps: int) -> Comparison:
     return Comparison(model_name, evaluate)
 
 
+def surrogate_trained(model_name: str, steps: int) -> Comparison:
+    """The spiking counterpart ``snn-<model_name>`` trained directly with surrogate gradients for
+    ``steps`` steps per image, on the same data and budget as the rate models."""
+
+    def evaluate(settings: CompareSettings, folder: Path) -> ComparisonRow:
+        started = time.perf_counter()
+        run = train(f"snn-{model_name}", {"steps": steps}, settings.train_config(), runs_root=folder)
+        network = run.model.config
+        method = (f"surrogate gradients ({network.surrogate}), T = {steps}, {network.input_coding} input, "
+                  f"{run.train_config.loss} loss")
+        return ComparisonRow(f"snn-{model_name}", None, run.test_accuracy, method, time.perf_counter() - started)
+
+    return Comparison(f"snn-{model_name}", evaluate)
+
+
 def stdp(neurons: int) -> Comparison:
     """A spiking network learned by unsupervised STDP, Diehl & Cook (2015) in Brian2, its neurons
     labelled on its own training images."""
@@ -128,7 +143,8 @@ def stdp(neurons: int) -> Comparison:
 
 
 COMPARISONS: list[Comparison] = [
-    converted("mlp", 8), converted("cnn", 8), rate_only("gru"), converted("lognet", 64), stdp(100),
+    converted("mlp", 8), surrogate_trained("mlp", 8), converted("cnn", 8), rate_only("gru"), converted("lognet", 64),
+    stdp(100),
 ]
 
 

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from spikebridge.compare import COMPARISONS
+
 
 def spikebridge(*args: str, env: dict[str, str] | None = None, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -87,18 +89,23 @@ def test_compare_prints_and_saves_one_row_per_model(tmp_path, mnist_folder):
     assert "| model | rate accuracy | spiking accuracy | spiking version | wall time |" in done.stdout
     (folder,) = tmp_path.glob("compare-*")
     table = json.loads((folder / "comparison.json").read_text())
-    assert [row["model"] for row in table["rows"]] == ["mlp", "cnn", "gru", "lognet", "diehl-cook-100"]
+    assert [row["model"] for row in table["rows"]] == [entry.name for entry in COMPARISONS]
     assert table["settings"]["train_images"] == 1000 and table["settings"]["stdp_train_images"] == 200
-    converted_rows, gru_row, log_row, stdp_row = table["rows"][:2], *table["rows"][2:]
-    for row in converted_rows:  # the converted network keeps (almost) all of the rate model's accuracy
+    rows = {row["model"]: row for row in table["rows"]}
+    for name in ("mlp", "cnn"):  # the converted network keeps (almost) all of the rate model's accuracy
+        row = rows[name]
         assert 0.5 < row["rate_accuracy"] <= 1.0 and abs(row["spiking_accuracy"] - row["rate_accuracy"]) < 0.05
         assert "IF conversion" in row["spiking_method"]
+    surrogate_row = rows["snn-mlp"]  # trained directly as a spiking network: well above chance
+    assert surrogate_row["rate_accuracy"] is None and 0.3 < surrogate_row["spiking_accuracy"] <= 1.0
+    assert "surrogate gradients" in surrogate_row["spiking_method"] and "T = 8" in surrogate_row["spiking_method"]
+    gru_row, log_row, stdp_row = rows["gru"], rows["lognet"], rows["diehl-cook-100"]
     assert 0.1 < gru_row["rate_accuracy"] <= 1.0 and gru_row["spiking_accuracy"] is None
     assert 0.1 < log_row["rate_accuracy"] and abs(log_row["spiking_accuracy"] - log_row["rate_accuracy"]) < 0.05
     assert "Weber-Fechner" in log_row["spiking_method"]
     assert stdp_row["rate_accuracy"] is None and 0.1 < stdp_row["spiking_accuracy"] <= 1.0
     assert "STDP" in stdp_row["spiking_method"]
-    assert (folder / "comparison.md").read_text().count("\n") == 2 + 5
+    assert (folder / "comparison.md").read_text().count("\n") == 2 + len(COMPARISONS)
 
 
 def test_missing_compiler_names_the_fix_and_offers_runtime(tmp_path, mnist_folder):
