@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -81,14 +80,10 @@ def block_seed(seed: int, block: int) -> int:
     return (seed * 1_000_003 + block) % (2**31)
 
 
-BUILD_SLOT_VARIABLE = "SPIKEBRIDGE_BUILD_SLOT"
-
-
 def build_dir_root() -> Path:
-    """Where compiled networks are cached. Processes that run the same network at the same time
-    (a sweep's workers) each set ``$SPIKEBRIDGE_BUILD_SLOT`` to their own name, since two runs of
-    one build folder would delete each other's ``run_args`` files."""
-    return cache_root() / "brian2-builds" / os.environ.get(BUILD_SLOT_VARIABLE, "")
+    """Where compiled networks are cached (a process running a network takes a build folder no
+    other process is using, :func:`spiking.block_runner.claim_build_dir`)."""
+    return cache_root() / "brian2-builds"
 
 
 def _save_checkpoint(directory: Path, state: NetworkState, progress: Progress) -> None:

@@ -185,14 +185,6 @@ def run_cell(kind: str, settings: dict[str, Any], folder: str, threads: int, pro
     return status
 
 
-def _init_worker(slots, threads: int) -> None:
-    """Each worker process compiles Brian2 networks in a build folder of its own."""
-    from spikebridge.diehl_cook_runs import BUILD_SLOT_VARIABLE
-
-    os.environ[BUILD_SLOT_VARIABLE] = f"worker-{slots.get()}"
-    _pin_threads(threads)
-
-
 def _pack(folder: Path) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
@@ -214,9 +206,6 @@ def _unpack(data: bytes, folder: Path) -> None:
 
 def _remote_cell(kind: str, settings: dict, packed: bytes, inputs: dict[str, bytes], threads: int) -> tuple:
     """A cell on a Ray worker: unpack its folder and inputs in a temporary folder, run, pack."""
-    from spikebridge.diehl_cook_runs import BUILD_SLOT_VARIABLE
-
-    os.environ.setdefault(BUILD_SLOT_VARIABLE, f"ray-{os.getpid()}")  # Ray reuses its worker processes
     with tempfile.TemporaryDirectory(prefix="spikebridge-cell-") as scratch:
         folder, here = Path(scratch) / "cell", dict(settings)
         _unpack(packed, folder)
@@ -283,11 +272,7 @@ def _run_in_pool(spec: SweepSpec, folder: Path, todo: list[Cell], workers: int, 
     attempts = {cell.name: 0 for cell in todo}
     while todo:
         broken: list[Cell] = []
-        slots = context.Queue()  # handed to the workers as they start (spawn pickles it with them)
-        for slot in range(workers):
-            slots.put(slot)
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                 initargs=(slots, spec.threads)) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
             futures: dict[Future, Cell] = {
                 pool.submit(run_cell, spec.kind, cell.settings, str(folder / CELLS / cell.name), spec.threads): cell
                 for cell in todo

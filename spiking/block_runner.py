@@ -15,7 +15,9 @@ Python 3.12 or newer), an NVIDIA GPU, and the CUDA toolkit with cuRAND's headers
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -23,6 +25,7 @@ import time
 import weakref
 from dataclasses import asdict
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -128,7 +131,8 @@ class StandaloneBlockRunner:
             _use_cpp17_for_cuda()
         brian2.get_device().reinit()  # a process may build several networks, one at a time
         key = json.dumps([asdict(params), n_excitatory, slots, threads, device, brian2.__version__], sort_keys=True)
-        self.build_dir = Path(build_root) / f"diehl-cook-{device}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+        self.build_dir, self._lock = claim_build_dir(
+            Path(build_root) / f"diehl-cook-{device}-{hashlib.sha256(key.encode()).hexdigest()[:16]}")
         brian2.set_device(device, directory=str(self.build_dir), build_on_run=False)
         self.device = brian2.get_device()
         if device == "cpp_standalone":
@@ -173,6 +177,23 @@ class StandaloneBlockRunner:
         for lock in (self.build_dir / "static_arrays").glob("*.lock"):
             lock.unlink(missing_ok=True)
         return read_state(net, state), read_presentations(net)
+
+
+def claim_build_dir(build_dir: Path) -> tuple[Path, IO]:
+    """``build_dir``, or ``build_dir-1``, ``-2``, ... if another process holds it, with its lock
+    (held until it is closed or the process ends). Blocks pass their inputs through files in the
+    build folder (run_args), so two processes running one build at a time would read each other's
+    weights; each takes a folder of its own, compiled once and reused by later runs."""
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    for copy in itertools.count():
+        claimed = build_dir if copy == 0 else build_dir.with_name(f"{build_dir.name}-{copy}")
+        lock = open(claimed.with_name(f"{claimed.name}.lock"), "w")  # noqa: SIM115 (held with the runner)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        return claimed, lock
 
 
 def require_device(device: str) -> None:

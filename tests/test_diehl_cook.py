@@ -12,7 +12,7 @@ import pytest
 import spikebridge.diehl_cook_runs as runs
 from idx_datasets import load
 from spikebridge.runs import RunError
-from spiking.block_runner import RuntimeBlockRunner
+from spiking.block_runner import RuntimeBlockRunner, claim_build_dir
 from spiking.diehl_cook import (
     PRESETS,
     DiehlCookParameters,
@@ -256,3 +256,16 @@ def test_a_runaway_stops_training_without_saving_the_diverged_state(tmp_path, mo
         runs.train(config, runs_root=tmp_path, params=AS_BRIAN1_RAN, progress_bar=False)
     (directory,) = tmp_path.iterdir()
     assert not (directory / runs.CHECKPOINT_FILE).exists()
+
+
+def test_runs_at_the_same_time_take_build_folders_of_their_own(tmp_path):
+    """Blocks read their inputs from files in the build folder: a second process running the same
+    network must not share it (two runs once read each other's weights that way)."""
+    first, first_lock = claim_build_dir(tmp_path / "network")
+    second, second_lock = claim_build_dir(tmp_path / "network")
+    assert (first, second) == (tmp_path / "network", tmp_path / "network-1")
+    first_lock.close()  # the first run ends: its folder, compiled code and all, is free again
+    third, third_lock = claim_build_dir(tmp_path / "network")
+    assert third == first
+    second_lock.close()
+    third_lock.close()
