@@ -35,6 +35,13 @@ THERIAULT_FRANCOIS_2021 = {  # Thériault & François (2021)
 PEERS = ["this project", "this project, bias-corrected", "SpikingJelly ann2snn", "sinabs from_model"]
 
 
+def anchors(document: Path) -> set[str]:
+    """The anchors GitHub gives the headings of a Markdown file: lower case, spaces as hyphens,
+    punctuation other than hyphens and underscores dropped."""
+    headings = re.findall(r"^#+ (.+)$", document.read_text(), re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+
+
 def documents(root: Path = ROOT) -> list[Path]:
     """The Markdown files whose tables are generated: the two READMEs and every page under docs/."""
     return [root / "README.md", root / "benchmarks" / "README.md", *sorted((root / "docs").glob("*.md"))]
@@ -62,7 +69,11 @@ def markdown(header: list[str], rows: list[list[str]], align: str) -> str:
 
 
 def sources(*names: str) -> str:
-    """The closing line of a table: each record with its command, commit and date."""
+    """The closing line of a table: each record with its command, commit and date (only the
+    records' names where there are more than four)."""
+    if len(names) > 4:
+        listed = ", ".join(f"`{name}`" for name in names)
+        return f"\nRecords under `benchmarks/results/`, each with its commands, commit and date: {listed}.\n"
     parts = []
     for name in names:
         provenance = record(name)["provenance"]
@@ -101,7 +112,8 @@ def baselines() -> str:
 
 def equivalence_tables(name: str) -> str:
     """``bridge verify``'s own tables, rebuilt from its record."""
-    from bridges.equivalence import EquivalenceReport, StepsResult, format_tables
+    from bridges.common import EquivalenceReport, StepsResult
+    from bridges.equivalence import format_tables
 
     saved = {key: value for key, value in record(name).items() if key not in ("provenance", "config")}
     report = EquivalenceReport(**{**saved, "results": [StepsResult(**row) for row in saved["results"]]})
@@ -194,28 +206,50 @@ def peers_cnn_earlier() -> str:
 
 # --- Diehl & Cook (2015) ----------------------------------------------------------------------------
 
-DIEHL_COOK_RUNS = ["diehl_cook_100_1pass.json", "diehl_cook_100_3passes.json", "diehl_cook_400_3passes.json"]
+DIEHL_COOK_REPRODUCTIONS = ["diehl_cook_100_1pass.json", "diehl_cook_100_3passes.json", "diehl_cook_400_3passes.json"]
+DIEHL_COOK_SWEEP = "diehl_cook_theta_plus_sweep.json"  # `spikebridge sweep report` of the example sweep
+DIEHL_COOK_RUNS = [f"diehl_cook_{name}.json" for name in (
+    "100_1pass", "100_1pass_seed1", "100_1pass_seed2", "100_1pass_theta_plus_0025_seed0",
+    "100_1pass_theta_plus_0025_seed1", "100_1pass_theta_plus_0025_seed2", "100_3passes", "400_3passes")]
 
 
-def _training(saved: dict) -> str:
-    run = saved["run"]
-    passes = f"{run['passes']} pass{'es' if run['passes'] > 1 else ''} of {run['images']:,} images"
-    changed = ", ".join(f"{k} = {v}" for k, v in saved["parameters_changed"].items()) or "the paper's table"
-    return f"{passes}; {changed}; seed {run['seed']}"
+def _model(saved: dict) -> str:
+    changed = saved["parameters_changed"]
+    return ", ".join(f"{name} = {value}" for name, value in changed.items()) or "the paper's table"
+
+
+def _passes(saved: dict) -> str:
+    passes = saved["run"]["passes"]
+    return f"{passes} pass{'es' if passes > 1 else ''}"
 
 
 def diehl_cook_accuracy() -> str:
     rows = []
     for name in DIEHL_COOK_RUNS:
         saved = record(name)
-        training = saved["training"]
-        rows.append([str(saved["neurons"]), _training(saved), percent(saved["test_accuracy"]),
-                     percent(DIEHL_COOK_2015[saved["neurons"]], 1), f"{training['presentations_per_image']:.2f}",
+        rows.append([str(saved["neurons"]), _passes(saved), _model(saved), str(saved["run"]["seed"]),
+                     percent(saved["test_accuracy"]), percent(DIEHL_COOK_2015[saved["neurons"]], 1),
+                     f"{saved['training']['presentations_per_image']:.2f}",
                      " ".join(map(str, saved["neurons_per_class"])), f"{saved['theta_mV']['mean']:.1f}"])
-    header = ["neurons", "training", "measured", "paper", "presentations per image", "neurons per class 0–9",
-              "mean θ (mV)"]
-    commands = "; ".join(f"`{record(name)['run']['command']}`" for name in DIEHL_COOK_RUNS)
-    return markdown(header, rows, "rlrrrlr") + f"\nTrained with {commands}.\n" + sources(*DIEHL_COOK_RUNS)
+    header = ["neurons", "training", "model", "seed", "measured", "paper", "presentations per image",
+              "neurons per class 0–9", "mean θ (mV)"]
+    commands = dict.fromkeys(record(name)["run"]["command"] for name in DIEHL_COOK_RUNS)
+    return (markdown(header, rows, "rllrrrrlr") + "\nTrained with " + "; ".join(f"`{c}`" for c in commands) + ".\n"
+            + sources(*DIEHL_COOK_RUNS))
+
+
+def diehl_cook_seeds() -> str:
+    """The example sweep's report: test accuracy over its seeds for each θ₊."""
+    saved = record(DIEHL_COOK_SWEEP)
+    paper = percent(DIEHL_COOK_2015[saved["spec"]["settings"]["neurons"]], 1)
+    rows = []
+    for row in saved["rows"]:
+        accuracy, presentations = row["metrics"]["test_accuracy"], row["metrics"]["presentations_per_image"]
+        spread = f"{percent(accuracy['mean'])} ± {percent(accuracy['std'])}"
+        rows.append([str(row["axes"]["params.theta_plus_mV"]), spread, str(accuracy["n"]),
+                     f"{presentations['mean']:.2f}", paper])
+    header = ["θ₊ (mV)", "test accuracy, mean ± std over seeds", "seeds", "presentations per image", "paper"]
+    return markdown(header, rows, "rrrrr") + sources(DIEHL_COOK_SWEEP)
 
 
 def speed_table(name: str) -> str:
@@ -237,6 +271,47 @@ def diehl_cook_speed() -> str:
 
 def diehl_cook_speed_current() -> str:
     return speed_table("diehl_cook_speed_current.json")
+
+
+def sweeps_speed() -> str:
+    saved = record("sweeps_speed.json")
+    rows = [[name, str(row["workers"]), f"{row['wall_seconds']:.1f}",
+             ", ".join(f"{trial['wall_seconds']:.1f}" for trial in saved["trials"][name]), f"{row['speed_up']:.2f}×",
+             f"{row['overhead_per_cell_seconds']:.2f}"] for name, row in saved["rows"].items()]
+    table = markdown(["way", "workers", f"wall time (s), median of {saved['repeats']}", "trials in order (s)",
+                      "speed-up over 1 worker", "overhead per cell (s)"], rows, "lrrrrr")
+    caption = (f"\nRay over the 2-worker pool: {saved['ray_over_pool']:.2f} of its wall time; Ray's start-up took "
+               f"{saved['ray_start_seconds']:.1f} s (not in the table); the same metrics in every cell all three "
+               f"ways: {'yes' if saved['same_metrics'] else 'no'}.\n")
+    return table + caption + sources("sweeps_speed.json")
+
+
+# --- the neuron step and the surrogate-trained networks ----------------------------------------------
+
+def neuron_step() -> str:
+    saved = record("neuron_step.json")
+    rows = [[way, f"{row['network_seconds']:.2f}", f"{1000 * row['layer_seconds']:.1f}"]
+            for way, row in saved["rows"].items()]
+    table = markdown(["way", f"converted MLP, T = {saved['steps']}, {saved['test_images']:,} images (s)",
+                      "IF recurrence alone, one layer (ms)"], rows, "lrr")
+    ratios = saved["ratios"]
+    caption = (f"\nMedians of {saved['repeats']} alternating trials. Neuron step over the former loop: "
+               f"{ratios['network']:.3f} of the network's time, {ratios['layer']:.2f} of the recurrence's; "
+               f"the same class evidence: {'yes' if saved['same_evidence'] else 'no'}.\n")
+    return table + caption + sources("neuron_step.json")
+
+
+def surrogate_speed() -> str:
+    saved = record("surrogate_speed.json")
+    settings = saved["settings"]
+    rows = [[way, f"{row['images_per_second']:.0f}", f"{row['over_plain_snntorch']:.2f}×",
+             percent(row["test_accuracy"]), f"{row['training_seconds']:.0f}"] for way, row in saved["rows"].items()]
+    table = markdown(["way", f"training images/s, median of {settings['repeats']}", "over the plain snntorch loop",
+                      f"test accuracy after {settings['epochs']} epoch(s)", "their training (s)"], rows, "lrrrr")
+    caption = (f"\nMLP {'-'.join(map(str, saved['widths']))}, T = {settings['steps']}, batch {settings['batch_size']}, "
+               f"{settings['threads']} torch thread(s); accuracy on the first 2,000 test images after training on the "
+               f"first {settings['train_images']:,} training images.\n")
+    return table + caption + sources("surrogate_speed.json")
 
 
 # --- Thériault & François (2021): the log network -----------------------------------------------------
@@ -344,7 +419,7 @@ def reproductions() -> str:
         ["Gupta & Naveed §3.5", "converted CNN at T = 8 (ANN in brackets)",
          f"{percent(cnn['accuracy'])} ({percent(cnn['ann_accuracy'])})", "spikes carry the ReLU", conversion],
     ]
-    for name in DIEHL_COOK_RUNS:
+    for name in DIEHL_COOK_REPRODUCTIONS:
         saved = record(name)
         rows.append(["Diehl & Cook 2015", f"{saved['neurons']} neurons, {saved['run']['passes']} "
                      f"pass{'es' if saved['run']['passes'] > 1 else ''}", percent(saved["test_accuracy"]),
@@ -358,8 +433,8 @@ def reproductions() -> str:
         ["this project", "log network in Weber-Fechner spikes, T = 64 (rate network in brackets)",
          f"{percent(log_t64['accuracy'])} ({percent(log_ann)})", "—", log_page],
     ]
-    names = ["baselines.json", "conversion_options.json", "conversion_cnn_retrained_t8_again.json", *DIEHL_COOK_RUNS,
-             "log_network_study.json", "bridge_verify_lognet_current.json"]
+    names = ["baselines.json", "conversion_options.json", "conversion_cnn_retrained_t8_again.json",
+             *DIEHL_COOK_REPRODUCTIONS, "log_network_study.json", "bridge_verify_lognet_current.json"]
     table = markdown(["paper", "figure", "measured here", "paper's", "details"], rows, "llrrl")
     return table + "\nRecords: " + ", ".join(f"`benchmarks/results/{n}`" for n in names) + ".\n"
 
@@ -367,7 +442,9 @@ def reproductions() -> str:
 TABLES: dict[str, Callable[[], str]] = {function.__name__.replace("_", "-"): function for function in (
     demo, reproductions, baselines, mlp_equivalence, conversion_options, conversion_options_earlier,
     peers_mlp_retrained, peers_mlp_earlier, peers_cnn_retrained, peers_cnn_earlier, diehl_cook_accuracy,
-    diehl_cook_speed, diehl_cook_speed_current, log_findings, log_spiking, weber_fechner,
+    diehl_cook_seeds, diehl_cook_speed, diehl_cook_speed_current, sweeps_speed, neuron_step, surrogate_speed,
+    log_findings, log_spiking,
+    weber_fechner,
 )}
 
 
@@ -409,8 +486,11 @@ def check(root: Path = ROOT) -> list[str]:
     for document in documents(root):
         text = document.read_text()
         for target in sorted(set(LOCAL_LINK.findall(text))):
-            if not (document.parent / target).exists():
+            path, _, anchor = target.partition("#")
+            if not (document.parent / path).exists():
                 problems.append(f"{document.relative_to(root)} links to {target}, which does not exist")
+            elif anchor and anchor not in anchors(document.parent / path):
+                problems.append(f"{document.relative_to(root)} links to {target}, a heading {path} does not have")
         handwritten = BLOCK.sub("", text)  # the commands inside generated tables come from the records
         for name in sorted(set(RESULTS_NAMED.findall(handwritten))):
             if not (RESULTS / name).is_file():

@@ -71,6 +71,16 @@ def test_a_link_to_a_missing_figure_fails_the_check(tmp_path):
                                   "which does not exist"]
 
 
+def test_a_link_to_a_missing_heading_fails_the_check(tmp_path):
+    root = copy_of_the_docs(tmp_path)
+    readme = root / "README.md"
+    heading = sorted(report.anchors(root / "benchmarks" / "README.md"))[0]
+    readme.write_text(readme.read_text() + f"\n[here](benchmarks/README.md#{heading}) and "
+                      "[gone](benchmarks/README.md#no-such-heading)\n")
+    assert report.check(root) == ["README.md links to benchmarks/README.md#no-such-heading, a heading "
+                                  "benchmarks/README.md does not have"]
+
+
 def test_an_unknown_table_is_refused(tmp_path):
     root = copy_of_the_docs(tmp_path)
     (root / "README.md").write_text((root / "README.md").read_text() + "\n<!-- report: no-such-table -->\n"
