@@ -58,6 +58,10 @@ def percent(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{100 * value:.{digits}f} %"
 
 
+def yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
 def p_value(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p {p:.2g}"
 
@@ -282,7 +286,7 @@ def sweeps_speed() -> str:
                       "speed-up over 1 worker", "overhead per cell (s)"], rows, "lrrrrr")
     caption = (f"\nRay over the 2-worker pool: {saved['ray_over_pool']:.2f} of its wall time; Ray's start-up took "
                f"{saved['ray_start_seconds']:.1f} s (not in the table); the same metrics in every cell all three "
-               f"ways: {'yes' if saved['same_metrics'] else 'no'}.\n")
+               f"ways: {yes_no(saved['same_metrics'])}.\n")
     return table + caption + sources("sweeps_speed.json")
 
 
@@ -297,7 +301,7 @@ def neuron_step() -> str:
     ratios = saved["ratios"]
     caption = (f"\nMedians of {saved['repeats']} alternating trials. Neuron step over the former loop: "
                f"{ratios['network']:.3f} of the network's time, {ratios['layer']:.2f} of the recurrence's; "
-               f"the same class evidence: {'yes' if saved['same_evidence'] else 'no'}.\n")
+               f"the same class evidence: {yes_no(saved['same_evidence'])}.\n")
     return table + caption + sources("neuron_step.json")
 
 
