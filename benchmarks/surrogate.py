@@ -16,7 +16,8 @@ Each way trains ``--batches`` batches after ``--warm-up`` batches, alternating, 
 times; the medians of images per second are reported, with the ratio to the plain snntorch loop.
 Then each way trains ``--epochs`` epochs on the first ``--train-images`` training images from
 the same seed and is tested on the first 2,000 test images (spike count readout), so that speeds
-are compared at equal accuracy.
+are compared at equal accuracy; the warm-up batches, profiled, say where a step's time goes
+(synaptic layers, surrogate backward, the rest).
 
     python benchmarks/surrogate.py [--output benchmarks/results/surrogate_speed.json]
 """
@@ -112,6 +113,25 @@ def train_batches(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
         optimiser.step()
 
 
+def time_shares(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> dict[str, float]:
+    """Where a training step's time goes (``torch.profiler``, self CPU time of each operation): the
+    synaptic layers' matrix products (forward and backward), the surrogate's backward, and the rest
+    (the neuron recurrence, the loss, the optimiser)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        train_batches(model, images, labels, batch_size)
+    totals = {"synaptic layers": 0.0, "surrogate backward": 0.0, "neuron recurrence, loss, optimiser": 0.0}
+    for event in profiler.key_averages():
+        name = event.key.lower()
+        group = ("synaptic layers" if name.startswith("aten::") and name.endswith("mm")
+                 else "surrogate backward" if "atan" in name and "backward" in name
+                 else "neuron recurrence, loss, optimiser")
+        totals[group] += event.self_cpu_time_total
+    whole = sum(totals.values())
+    return {group: time / whole for group, time in totals.items()}
+
+
 @torch.no_grad()
 def test_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     model.eval()
@@ -154,17 +174,20 @@ def main() -> None:
         row["over_plain_snntorch"] = row["images_per_second"] / plain
         torch.manual_seed(args.seed)
         model = ways()[way](args.steps)
+        row["time_shares"] = time_shares(model, train_x[:warm], train_y[:warm], args.batch_size)
         clock = time.perf_counter()
         for _ in range(args.epochs):
             train_batches(model, train_x, train_y, args.batch_size)
         row["training_seconds"] = time.perf_counter() - clock
         row["test_accuracy"] = test_accuracy(model, test_x, test_y)
 
-    print(f"| way | training images/s (median of {args.repeats}) | × plain snntorch | test accuracy | training s |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print(f"| way | training images/s (median of {args.repeats}) | × plain snntorch | test accuracy | training s | "
+          + " | ".join(next(iter(rows.values()))["time_shares"]) + " |")
+    print("| --- |" + " ---: |" * 7)
     for way, row in rows.items():
+        shares = " | ".join(f"{100 * share:.0f} %" for share in row["time_shares"].values())
         print(f"| {way} | {row['images_per_second']:.0f} | {row['over_plain_snntorch']:.2f} | "
-              f"{100 * row['test_accuracy']:.2f} % | {row['training_seconds']:.0f} |")
+              f"{100 * row['test_accuracy']:.2f} % | {row['training_seconds']:.0f} | {shares} |")
     settings = {key: value for key, value in vars(args).items() if key != "output"}
     record = make_record({"settings": settings, "widths": list(WIDTHS), "beta": BETA, "rows": rows}, started)
     print(f"wrote {write_record(args.output, record)}")
