@@ -308,10 +308,13 @@ def neuron_step() -> str:
 def surrogate_speed() -> str:
     saved = record("surrogate_speed.json")
     settings = saved["settings"]
+    shares = list(next(iter(saved["rows"].values()))["time_shares"])
     rows = [[way, f"{row['images_per_second']:.0f}", f"{row['over_plain_snntorch']:.2f}×",
-             percent(row["test_accuracy"]), f"{row['training_seconds']:.0f}"] for way, row in saved["rows"].items()]
+             percent(row["test_accuracy"]), f"{row['training_seconds']:.0f}",
+             *(percent(row["time_shares"][share], 0) for share in shares)] for way, row in saved["rows"].items()]
     table = markdown(["way", f"training images/s, median of {settings['repeats']}", "over the plain snntorch loop",
-                      f"test accuracy after {settings['epochs']} epoch(s)", "their training (s)"], rows, "lrrrr")
+                      f"test accuracy after {settings['epochs']} epoch(s)", "their training (s)",
+                      *(f"time: {share}" for share in shares)], rows, "lrrrr" + "r" * len(shares))
     caption = (f"\nMLP {'-'.join(map(str, saved['widths']))}, T = {settings['steps']}, batch {settings['batch_size']}, "
                f"{settings['threads']} torch thread(s); accuracy on the first 2,000 test images after training on the "
                f"first {settings['train_images']:,} training images.\n")

@@ -172,9 +172,9 @@ def main() -> None:
     plain = rows["plain snntorch loop"]["images_per_second"]
     for way, row in rows.items():
         row["over_plain_snntorch"] = row["images_per_second"] / plain
+        row["time_shares"] = time_shares(ways()[way](args.steps), train_x[:warm], train_y[:warm], args.batch_size)
         torch.manual_seed(args.seed)
         model = ways()[way](args.steps)
-        row["time_shares"] = time_shares(model, train_x[:warm], train_y[:warm], args.batch_size)
         clock = time.perf_counter()
         for _ in range(args.epochs):
             train_batches(model, train_x, train_y, args.batch_size)
