@@ -80,3 +80,13 @@ def test_unknown_names_are_refused_with_the_known_ones():
         spikes = spike_function(name, None)(distance)
         (gradient,) = torch.autograd.grad(spikes.sum(), distance)
         assert spikes.tolist() == [0.0, 1.0] and (gradient > 0).all()
+
+
+def test_the_conversion_convention_keeps_the_surrogate_gradient():
+    currents = torch.rand(6, 3, 5, generator=torch.Generator().manual_seed(2)).requires_grad_()
+    gradients = []
+    for fire_at_threshold in (True, False):
+        params = NeuronParams(beta=0.8, threshold=0.7, fire_at_threshold=fire_at_threshold)
+        spikes, _ = run(currents, NeuronState.start(currents[0], params), params)
+        gradients.append(torch.autograd.grad(spikes.sum(), currents)[0])
+    assert float(gradients[0].abs().sum()) > 0 and torch.equal(*gradients)  # no value lies exactly at θ
