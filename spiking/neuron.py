@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import torch
@@ -56,6 +57,16 @@ class NeuronParams:
         if self.growth < 1:
             raise ValueError(f"growth must be >= 1 (1: a fixed threshold), got {self.growth}")
 
+    @cached_property
+    def spike(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The surrogate's spike function, made once per parameter set (not once per step)."""
+        return spike_function(self.surrogate, self.slope)
+
+    def needs_gradient(self, *tensors: torch.Tensor | float) -> bool:
+        """Whether autograd must see the step: gradients on, and an input or a constant that needs one."""
+        return torch.is_grad_enabled() and any(isinstance(value, torch.Tensor) and value.requires_grad
+                                               for value in (*tensors, self.beta, self.threshold))
+
 
 class NeuronState(NamedTuple):
     """The membrane before its reset, the last step's spikes (detached) and the thresholds (a
@@ -89,10 +100,10 @@ def fire(v: torch.Tensor, threshold: torch.Tensor | float, params: NeuronParams,
          out: torch.Tensor | None = None) -> torch.Tensor:
     """H(v − θ), with a gradient path (the surrogate's) only where one is needed; without one, the
     spikes may be written into ``out``."""
-    if not torch.is_grad_enabled() or not (v.requires_grad or getattr(threshold, "requires_grad", False)):
+    if not params.needs_gradient(v, threshold):
         compare = torch.ge if params.fire_at_threshold else torch.gt
         return compare(v, threshold, out=out) if out is not None else compare(v, threshold).to(v.dtype)
-    spikes = spike_function(params.surrogate, params.slope)(v - threshold)  # snntorch's: H(0) = 0
+    spikes = params.spike(v - threshold)  # snntorch's: H(0) = 0
     if not params.fire_at_threshold:
         return spikes
     hard = (v >= threshold).to(v.dtype)
@@ -123,8 +134,7 @@ def step(current: torch.Tensor, state: NeuronState, params: NeuronParams, out: t
 def run(currents: torch.Tensor, state: NeuronState, params: NeuronParams) -> tuple[torch.Tensor, NeuronState]:
     """:func:`step` over the leading (time) axis of ``currents [T, ...]``: the spikes ``[T, ...]``
     and the final state. Without gradients the spikes go straight into one ``[T, ...]`` tensor."""
-    if torch.is_grad_enabled() and (currents.requires_grad or any(
-            isinstance(value, torch.Tensor) and value.requires_grad for value in (params.beta, params.threshold))):
+    if params.needs_gradient(currents, *state):
         spikes = []
         for current in currents:
             spiked, state = step(current, state, params)

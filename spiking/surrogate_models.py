@@ -137,8 +137,8 @@ class SpikingMLP(nn.Module):
             signal = self.linears[0](pixels).expand(self.config.steps, -1, -1)
         else:
             signal = over_time(self.linears[0], encode(pixels, self.config))
-        for index, linear in enumerate(self.linears[1:], start=1):
-            signal = over_time(linear, self.neurons[index - 1](signal))
+        for linear, neurons in zip(self.linears[1:], self.neurons, strict=False):  # the output's come last
+            signal = over_time(linear, neurons(signal))
         if self.config.readout == "count":
             return self.neurons[-1](signal)
         steps = torch.arange(1, signal.shape[0] + 1, dtype=signal.dtype).view(-1, 1, 1)
