@@ -1,7 +1,8 @@
 """The vocabulary every conversion shares: its error, the input codings, what one simulation
-produces (:class:`SpikingRun`) and the equivalence report's types, so that the ReLU conversion
-(:mod:`bridges.conversion`), the log coding (:mod:`bridges.log_coding`) and the measurement
-(:mod:`bridges.equivalence`) need not import each other.
+produces (:class:`spiking.activity.SpikingRun`, shared with the surrogate-trained networks) and
+the equivalence report's types, so that the ReLU conversion (:mod:`bridges.conversion`), the log
+coding (:mod:`bridges.log_coding`) and the measurement (:mod:`bridges.equivalence`) need not
+import each other.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Protocol
 import numpy as np
 import torch
 from torch import nn
+
+from spiking.activity import SpikingRun
 
 INPUT_CODINGS = ("current", "poisson")
 
@@ -34,22 +37,6 @@ def percentile_value(values: torch.Tensor, percentile: float) -> float:
         return float(flat.max())
     k = max(1, min(flat.numel(), round(percentile / 100 * flat.numel())))
     return float(flat.kthvalue(k).values)
-
-
-@dataclass
-class SpikingRun:
-    """What one simulation produced, per image: class evidence (the output layer's mean input
-    current, on the ANN logits' scale), spike counts of every spiking layer, and synaptic
-    operations (spikes times fan-out) beside the ANN's multiply-accumulates."""
-
-    evidence: torch.Tensor
-    spike_counts: list[torch.Tensor]
-    steps: int
-    synaptic_ops: torch.Tensor  # [B] spike-driven synaptic events (input spikes included for Poisson input)
-    input_ops: float  # per image: MACs of the first layer under constant-current input (computed once), else 0
-
-    def rates(self) -> list[torch.Tensor]:
-        return [counts / self.steps for counts in self.spike_counts]
 
 
 class RateCodedNetwork(Protocol):

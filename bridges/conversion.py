@@ -33,7 +33,6 @@ from bridges.common import (
     INPUT_CODINGS,
     ConversionError,
     EquivalenceReport,
-    SpikingRun,
     check_option_names,
     percentile_value,
 )
@@ -49,8 +48,8 @@ from bridges.neurons import (
 )
 from rate_models.log_network import LogNetwork
 from rate_models.quantised import QCFS
+from spiking.activity import AFFINE, SpikingRun, fan_out, synaptic_events
 
-AFFINE = (nn.Linear, nn.Conv2d)
 PASSIVE = (nn.Flatten, nn.AvgPool2d)  # linear, parameter-free: kept as they are
 IGNORED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
 BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -283,27 +282,6 @@ def _rescaled(ops: list[nn.Module], scale_in: float, scale_out: float) -> nn.Seq
 
 # --- the spiking network ------------------------------------------------------------------------
 
-def fan_out(stack: nn.Sequential, input_shape: tuple[int, ...]) -> torch.Tensor:
-    """The number of synapses each input neuron of ``stack`` makes onto its outputs (its fan-out),
-    so that a layer's synaptic events per image are the sum of activity times fan-out. With every
-    weight 1 and no bias the stack is a linear map u, and the gradient of sum(u(x)) is the fan-out."""
-    with torch.inference_mode(False), torch.enable_grad():  # also when called in inference mode
-        unit = copy.deepcopy(stack)
-        for op in unit:
-            if isinstance(op, AFFINE):
-                op.weight = nn.Parameter(torch.ones_like(op.weight))
-                if op.bias is not None:
-                    op.bias = nn.Parameter(torch.zeros_like(op.bias))
-        activity = torch.zeros(1, *input_shape, requires_grad=True)
-        unit(activity).sum().backward()
-    return activity.grad[0]
-
-
-def _events(fan_out: torch.Tensor, activity: torch.Tensor) -> torch.Tensor:
-    """Per image: the synaptic events of ``activity [B, ...]`` (see :func:`fan_out`)."""
-    return (activity * fan_out).flatten(1).sum(1)
-
-
 def single_linear(stack: nn.Sequential) -> nn.Linear | None:
     """The Linear of a stack that is only (Flatten and) one Linear, else None."""
     ops = [op for op in stack if not isinstance(op, nn.Flatten)]
@@ -448,9 +426,9 @@ class SpikingNetwork(nn.Module):
                     passed[layer] = passed_now if passed[layer] is None else passed[layer] + passed_now
         # the output only integrates: the mean of its input currents is its (linear) stack applied to the mean spikes
         evidence = self.stacks[-1](passed[-1] / steps)
-        synaptic_ops = sum(_events(fan, spikes) for fan, spikes in zip(self.fan_outs[1:], passed, strict=True))
+        synaptic_ops = sum(synaptic_events(fan, spikes) for fan, spikes in zip(self.fan_outs[1:], passed, strict=True))
         if poisson:
-            synaptic_ops = synaptic_ops + _events(self.fan_outs[0], input_spikes)
+            synaptic_ops = synaptic_ops + synaptic_events(self.fan_outs[0], input_spikes)
         return evidence, counts, synaptic_ops
 
     def _check_input(self, images: torch.Tensor, steps: int) -> None:
