@@ -15,7 +15,13 @@ from torch import nn
 
 from rate_models.baselines import CNNConfig, GRUConfig, MLPConfig, RowGRU, build_gupta_naveed_cnn, build_mlp
 from rate_models.log_network import LogNetConfig, LogNetwork
-from spiking.surrogate_models import SpikingMLP, SpikingMLPConfig
+from spiking.surrogate_models import (
+    SpikingCNNConfig,
+    SpikingFeedForward,
+    SpikingMLPConfig,
+    SpikingRowReader,
+    SpikingRowReaderConfig,
+)
 
 KINDS = ("rate", "spiking")
 
@@ -41,8 +47,13 @@ MODELS: dict[str, ModelEntry] = {
     "cnn": ModelEntry(CNNConfig, build_gupta_naveed_cnn, "CNN of Gupta & Naveed, table 1 row 1"),
     "gru": ModelEntry(GRUConfig, RowGRU, "GRU(128) over image rows, Gupta & Naveed"),
     "lognet": ModelEntry(LogNetConfig, LogNetwork, "log network x3 = w2 log(w1 x1 / N) (Thériault & François 2021)"),
-    "snn-mlp": ModelEntry(SpikingMLPConfig, SpikingMLP, "the MLP with LIF neurons, trained with surrogate gradients",
-                          kind="spiking", loss="ce_rate"),
+    "snn-mlp": ModelEntry(SpikingMLPConfig, SpikingFeedForward, "the MLP with LIF neurons, trained with surrogate "
+                          "gradients", kind="spiking", loss="ce_rate"),
+    "snn-cnn": ModelEntry(SpikingCNNConfig, SpikingFeedForward, "the CNN with LIF neurons, trained with surrogate "
+                          "gradients", kind="spiking", loss="ce_rate"),
+    # ce_count: the spike counts over all rows, since no step before the last row can know the class
+    "snn-gru": ModelEntry(SpikingRowReaderConfig, SpikingRowReader, "recurrent LIF layer (RLeaky) reading one row "
+                          "per step, trained with surrogate gradients", kind="spiking", loss="ce_count"),
 }
 
 
