@@ -315,6 +315,8 @@ def test_nir_file_reads_back_with_the_same_weights_and_neurons(mnist, mlp, tmp_p
     neurons = [node for node in graph.nodes.values() if isinstance(node, nir.IF)]
     assert [n.v_threshold.shape for n in neurons] == [(128,), (64,)]
     assert all((n.v_threshold == 1).all() for n in neurons)
-    assert neurons[0].metadata["reset"] == "subtract" and isinstance(graph.nodes["readout"], nir.I)
+    assert neurons[0].metadata["reset"] == "subtract" and neurons[0].metadata["v_init"] == snn.options.v_init
+    last = next(source for source, target in graph.edges if target == "output")  # the output current
+    assert isinstance(graph.nodes[last], nir.Affine) and list(graph.nodes["input"].input_type["input"]) == [784]
     with pytest.raises(ConversionError, match="max-pool"):
         export_nir(convert(UserNet().eval(), mnist[0][:50]), tmp_path / "pooled.nir")
