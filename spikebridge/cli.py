@@ -322,8 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--stdp-images", type=int, default=defaults.stdp_train_images,
                          help="training images of the Diehl & Cook network (also used to label its neurons)")
     compare.add_argument("--full", action="store_true", help="use all training and test images")
-    compare.add_argument("--models", nargs="+", choices=[c.name for c in COMPARISONS], default=None,
-                         help="only these rows (omit for all)")
+    slow = [c.name for c in COMPARISONS if not c.by_default]
+    compare.add_argument("--models", nargs="+", choices=[c.name for c in COMPARISONS] + ["all"], default=None,
+                         help=f"only these rows, or all (omit for every row but {', '.join(slow)}: slow on a CPU)")
     compare.add_argument("--device", choices=DEVICES,
                          default=defaults.stdp_device,
                          help="Brian2 device of the Diehl & Cook row (runtime needs no C++ compiler; much slower)")

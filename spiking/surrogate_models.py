@@ -223,6 +223,14 @@ class SurrogateNetwork(nn.Module):
         steps = torch.arange(1, currents.shape[0] + 1, dtype=currents.dtype).view(-1, 1, 1)
         return currents.cumsum(0) / steps
 
+    def describe(self) -> str:
+        """The method and its settings in a few words, for tables."""
+        config = self.config
+        return f"surrogate gradients ({config.surrogate}), T = {self.steps_text()}, {config.input_coding} input"
+
+    def steps_text(self) -> str:
+        return str(self.config.steps)
+
     def scores(self, readout: torch.Tensor) -> torch.Tensor:
         """One score per class: the output spike count, or the membrane after the last step."""
         return readout.sum(0) if self.config.readout == "count" else readout[-1]
@@ -329,6 +337,9 @@ class SpikingRowReader(SurrogateNetwork):
                             torch.full((config.hidden,), float(config.hidden + config.dense)),
                             torch.full((config.dense,), float(CLASSES))])
         self.initialise_weights()
+
+    def steps_text(self) -> str:
+        return f"{IMAGE_SIDE * self.config.steps} ({self.config.steps} per row)"
 
     def simulate(self, images: torch.Tensor, steps: int, measure: bool = False) -> Simulation:
         rows = images.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
