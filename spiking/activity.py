@@ -11,6 +11,8 @@ image (``input_ops``).
 from __future__ import annotations
 
 import copy
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -34,10 +36,6 @@ class SpikingRun:
     def rates(self) -> list[torch.Tensor]:
         return [counts / self.steps for counts in self.spike_counts]
 
-    def spikes_per_image(self) -> list[float]:
-        """The mean number of spikes per image of every spiking layer."""
-        return [float(counts.flatten(1).sum(1).mean()) for counts in self.spike_counts]
-
 
 def fan_out(stack: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
     """The number of synapses each input neuron of ``stack`` makes onto its outputs (its fan-out),
@@ -58,3 +56,32 @@ def fan_out(stack: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
 def synaptic_events(fan_out: torch.Tensor, activity: torch.Tensor) -> torch.Tensor:
     """Per image: the synaptic events of ``activity [B, ...]`` (spike counts; see :func:`fan_out`)."""
     return (activity * fan_out).flatten(1).sum(1)
+
+
+@dataclass
+class ActivitySummary:
+    """A spiking network on a test set: accuracy, synaptic operations per image (spike-driven
+    events plus the first layer's multiply-accumulates under constant current) and mean spikes
+    per image of every spiking layer."""
+
+    steps: int
+    accuracy: float
+    synaptic_ops: float
+    spikes_per_image: list[float]
+    seconds: float
+
+
+def summarise(simulate: Callable[[torch.Tensor], SpikingRun], images: torch.Tensor, labels: torch.Tensor,
+              batch_size: int = 500) -> ActivitySummary:
+    """Run ``simulate`` (images -> :class:`SpikingRun`) over the test set in batches and summarise."""
+    started = time.perf_counter()
+    correct, events, spikes, run = 0, 0.0, None, None
+    for batch, batch_labels in zip(images.split(batch_size), labels.split(batch_size), strict=True):
+        run = simulate(batch)
+        correct += int((run.evidence.argmax(1) == batch_labels).sum())
+        events += float(run.synaptic_ops.sum()) + run.input_ops * len(batch)
+        layer_spikes = [float(counts.flatten(1).sum(1).sum()) for counts in run.spike_counts]
+        spikes = layer_spikes if spikes is None else [a + b for a, b in zip(spikes, layer_spikes, strict=True)]
+    count = len(labels)
+    return ActivitySummary(steps=run.steps, accuracy=correct / count, synaptic_ops=events / count,
+                           spikes_per_image=[total / count for total in spikes], seconds=time.perf_counter() - started)

@@ -120,3 +120,25 @@ def test_a_short_training_on_mnist_clears_a_bar_well_above_chance(tmp_path, name
     run = train(name, settings, TrainConfig(test_images=2_000, **training), runs_root=tmp_path, progress=False)
     assert run.test_accuracy > bar
     assert run.train_config.loss == training.get("loss", models.entry(name).loss)
+
+
+def test_converted_and_trained_networks_are_summarised_by_the_same_code(mnist_folder):
+    """``summarise`` adds up SpikingRuns batch by batch, whichever network made them: the
+    figures equal those of one run over all images, and a converted MLP and a trained one of the
+    same widths share the first layer's multiply-accumulates under constant current."""
+    from bridges import convert
+    from idx_datasets import load
+    from spikebridge.training import as_tensors
+    from spiking.activity import summarise
+
+    images, labels = as_tensors(load("mnist", "test").head(60))
+    widths = SMALL["snn-mlp"]["widths"]
+    trained = models.build("snn-mlp", {"widths": widths}).eval()
+    converted = convert(models.build("mlp", {"widths": widths}).eval(), images)
+    for simulate in (trained.run, lambda batch: converted.run(batch, 6)):
+        whole = simulate(images)
+        summary = summarise(simulate, images, labels, batch_size=25)
+        assert summary.accuracy == pytest.approx(float((whole.evidence.argmax(1) == labels).float().mean()))
+        assert summary.synaptic_ops == pytest.approx(float(whole.synaptic_ops.mean()) + whole.input_ops)
+        assert summary.spikes_per_image == pytest.approx([float(c.sum()) / len(labels) for c in whole.spike_counts])
+        assert whole.input_ops == widths[0] * widths[1]
