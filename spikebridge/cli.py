@@ -7,6 +7,7 @@ on stderr and exit status 2; set ``SPIKEBRIDGE_DEBUG=1`` for the traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -81,6 +82,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from idx_datasets import load
     from spikebridge.evaluation import confusion_matrix, format_confusion_matrix, plot_confusion_matrix
     from spikebridge.records import make_record, provenance, write_record
+    from spikebridge.runs import CONFIG_FILE
     from spikebridge.training import as_tensors, load_run, predict
 
     run = load_run(Path(args.run))
@@ -91,8 +93,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     accuracy = float(np.trace(matrix) / matrix.sum())
     print(f"{run.model_name} ({run.directory}): test accuracy {100 * accuracy:.2f} % on {len(labels)} images")
     print(format_confusion_matrix(matrix))
+    saved = json.loads((run.directory / CONFIG_FILE).read_text())
     summary = {"model": run.model_name, "test_images": len(labels), "test_accuracy": accuracy,
-               "confusion_matrix": matrix.tolist()}
+               "confusion_matrix": matrix.tolist(), "model_config": saved["model_config"],
+               "training": dataclasses.asdict(run.train_config),
+               "training_seconds": sum(epoch["seconds"] for epoch in run.history)}
     write_record(run.directory / "evaluation.json", make_record(summary, started))
     plot_confusion_matrix(matrix, run.directory / "confusion_matrix.png", f"{run.model_name}: {100 * accuracy:.2f} %")
     _publish_record(run.directory / "evaluation.json", args.record)
