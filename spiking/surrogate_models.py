@@ -193,8 +193,8 @@ class SurrogateNetwork(nn.Module):
 
     def initialise_weights(self) -> None:
         """He et al.'s (2015) normal initialisation, std sqrt(2 / fan-in), biases zero: with
-        PyTorch's default (about 2.4 times smaller) the CNN's third spiking layer and the row
-        reader's recurrent layer are nearly silent on MNIST at the start and training stalls."""
+        PyTorch's default (about 2.4 times smaller) the CNN's third spiking layer is nearly silent
+        on MNIST at the start and its training stalls."""
         for op in self.modules():
             if isinstance(op, AFFINE):
                 nn.init.kaiming_normal_(op.weight, nonlinearity="relu")
