@@ -110,7 +110,7 @@ SHORT_TRAININGS = [  # (model, settings, training, bar on 2,000 test images); ch
      {"train_images": 10_000, "epochs": 2, "loss": "ce_membrane"}, 0.8),
     ("snn-cnn", {"channels": [8, 16, 16], "dense": 32, "steps": 4, "beta": 0.5},
      {"train_images": 3_000, "epochs": 1, "learning_rate": 1e-2}, 0.5),
-    ("snn-gru", {"hidden": 64, "dense": 32}, {"train_images": 10_000, "epochs": 2}, 0.6),
+    ("snn-gru", {}, {"train_images": 20_000, "epochs": 2, "learning_rate": 5e-3}, 0.6),
 ]
 
 
