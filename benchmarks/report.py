@@ -97,7 +97,8 @@ def demo() -> str:
     settings = saved["settings"]
     images = {key: "all" if settings[key] is None else f"the first {settings[key]:,}"
               for key in ("train_images", "test_images", "stdp_train_images")}
-    caption = (f"\nRate models trained on {images['train_images']} training images for {settings['epochs']} "
+    caption = (f"\nThe rate models and the snn- networks (trained directly as spiking networks) trained on "
+               f"{images['train_images']} training images for {settings['epochs']} "
                f"epoch{'s' if settings['epochs'] > 1 else ''}, the Diehl & Cook network on "
                f"{images['stdp_train_images']} (Brian2 {settings['stdp_device']}), all tested on "
                f"{images['test_images']} test images.\n")
