@@ -72,14 +72,14 @@ def source_commit() -> str:
 def command_line(argv: list[str] | None = None) -> str:
     """The command that started this process, as a user would type it from the repository root."""
     argv = list(sys.argv if argv is None else argv)
-    program = Path(argv[0])
+    program, arguments = Path(argv[0]), [portable_argument(argument) for argument in argv[1:]]
     if program.name in ("spikebridge", "__main__.py") or program.parent.name == "spikebridge":
-        return shlex.join(["spikebridge", *argv[1:]])
+        return shlex.join(["spikebridge", *arguments])
     try:
         program = program.resolve().relative_to(Path.cwd())
     except ValueError:
         pass
-    return shlex.join(["python", str(program), *argv[1:]])
+    return shlex.join(["python", str(program), *arguments])
 
 
 def _cpu_model() -> str:
@@ -173,8 +173,16 @@ def read_record(path: Path) -> dict[str, Any]:
 
 
 def portable_path(path: Path) -> str:
-    """``path`` relative to the working directory where it lies below it (no machine-specific prefix)."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    """``path`` without a machine-specific prefix: relative to the working directory or the
+    repository where it lies below one of them, else its last folder and name (``.../runs/NAME``)."""
+    resolved = Path(path).resolve()
+    for root in (Path.cwd(), SOURCE_ROOT):
+        if resolved.is_relative_to(root):
+            return str(resolved.relative_to(root))
+    return str(Path("...", *resolved.parts[-2:]))
+
+
+def portable_argument(argument: str) -> str:
+    """A command-line argument with an absolute path in it (``/a/b`` or ``--option=/a/b``) made portable."""
+    option, equals, value = argument.partition("=") if argument.startswith("-") else ("", "", argument)
+    return option + equals + portable_path(Path(value)) if value.startswith("/") else argument

@@ -106,3 +106,12 @@ def test_a_record_without_provenance_is_refused(tmp_path):
     assert written["rows"] == [1] and written["provenance"]["seeds"] == {"training": 3}
     assert {"started", "finished"} <= set(written["provenance"]["date"])
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_recorded_commands_carry_no_machine_specific_paths(monkeypatch, tmp_path):
+    from spikebridge.records import command_line
+
+    monkeypatch.chdir(tmp_path)
+    typed = command_line(["spikebridge", "evaluate", "/elsewhere/runs/mlp-1",
+                          f"--record={ROOT / 'benchmarks' / 'results' / 'a.json'}", "--set", "widths=[784,10]"])
+    assert typed == "spikebridge evaluate .../runs/mlp-1 --record=benchmarks/results/a.json --set 'widths=[784,10]'"
