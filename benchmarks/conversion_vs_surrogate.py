@@ -30,10 +30,6 @@ from spikebridge.training import as_tensors, load_run
 from spiking.activity import summarise
 
 
-def training_seconds(run) -> float:
-    return sum(epoch["seconds"] for epoch in run.history)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate-run", type=Path, required=True, help="run folder of the rate network")
@@ -64,13 +60,13 @@ def main() -> None:
         surrogate = summarise(network.run, images, labels)
         rows.append({"steps": steps, "converted": asdict(converted), "surrogate": asdict(surrogate),
                      "surrogate_run": {"model_config": asdict(network.config), "training": asdict(run.train_config),
-                                       "training_seconds": training_seconds(run)}})
+                                       "training_seconds": run.training_seconds}})
         print(f"T = {steps}: converted {100 * converted.accuracy:.2f} % ({converted.synaptic_ops:,.0f} ops), "
               f"surrogate-trained {100 * surrogate.accuracy:.2f} % ({surrogate.synaptic_ops:,.0f} ops)", flush=True)
     result = {
         "model": rate.model_name, "test_images": len(labels), "conversion": asdict(options),
         "rate_accuracy": rate.test_accuracy, "ann_macs": snn.ann_macs(),
-        "rate_training": {"training": asdict(rate.train_config), "training_seconds": training_seconds(rate)},
+        "rate_training": {"training": asdict(rate.train_config), "training_seconds": rate.training_seconds},
         "conversion_seconds": conversion_seconds, "rows": rows,
     }
     print(f"wrote {write_record(args.output, make_record(result, started))}")

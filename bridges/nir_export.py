@@ -117,10 +117,11 @@ def to_nir(network: SpikingNetwork | SpikingFeedForward):
         return _graph(network.input_shape, list(zip(network.stacks, [*neurons, None], strict=True)),
                       {"source": "spikebridge converted network", "readout": "mean output current over the steps"})
     if isinstance(network, SpikingFeedForward):
-        neurons = [_leaky(layer) for layer in network.neurons]
+        neurons = [_leaky(layer) for layer in network.neurons]  # the output's too, for a count readout
+        neurons += [None] * (len(network.stacks) - len(neurons))
         readout = "spike count over the steps" if network.output_neurons is not None \
             else "mean output current over the steps"
-        return _graph(network.input_shape, list(zip(network.stacks, [*neurons, None], strict=False)),
+        return _graph(network.input_shape, list(zip(network.stacks, neurons, strict=True)),
                       {"source": "spikebridge surrogate-trained network", "readout": readout,
                        "steps": network.config.steps, "input_coding": network.config.input_coding})
     raise ConversionError(f"cannot export {type(network).__name__}: a converted or a surrogate-trained "
@@ -170,6 +171,6 @@ def simulate_snntorch(network: nn.Module, graph, inputs: torch.Tensor, steps: in
             neurons.mem = torch.full(shape, float(node.metadata.get("v_init", 0.0)))
     outputs = []
     for _ in range(steps):
-        output = network(inputs)
+        output = network(inputs)  # nirtorch's executor returns (output, state) for some graphs
         outputs.append(output[0] if isinstance(output, tuple) else output)
     return torch.stack(outputs)

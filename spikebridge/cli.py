@@ -82,7 +82,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from idx_datasets import load
     from spikebridge.evaluation import confusion_matrix, format_confusion_matrix, plot_confusion_matrix
     from spikebridge.records import make_record, provenance, write_record
-    from spikebridge.runs import CONFIG_FILE
+    from spikebridge.runs import CONFIG_FILE, read_json
     from spikebridge.training import as_tensors, load_run, predict
 
     run = load_run(Path(args.run))
@@ -93,11 +93,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     accuracy = float(np.trace(matrix) / matrix.sum())
     print(f"{run.model_name} ({run.directory}): test accuracy {100 * accuracy:.2f} % on {len(labels)} images")
     print(format_confusion_matrix(matrix))
-    saved = json.loads((run.directory / CONFIG_FILE).read_text())
     summary = {"model": run.model_name, "test_images": len(labels), "test_accuracy": accuracy,
-               "confusion_matrix": matrix.tolist(), "model_config": saved["model_config"],
+               "confusion_matrix": matrix.tolist(),
+               "model_config": read_json(run.directory, CONFIG_FILE)["model_config"],
                "training": dataclasses.asdict(run.train_config),
-               "training_seconds": sum(epoch["seconds"] for epoch in run.history)}
+               "training_seconds": run.training_seconds}
     write_record(run.directory / "evaluation.json", make_record(summary, started))
     plot_confusion_matrix(matrix, run.directory / "confusion_matrix.png", f"{run.model_name}: {100 * accuracy:.2f} %")
     _publish_record(run.directory / "evaluation.json", args.record)

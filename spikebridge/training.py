@@ -95,6 +95,11 @@ class Run:
         return self.history[-1]["test_accuracy"] if self.history else None
 
     @property
+    def training_seconds(self) -> float:
+        """The time its epochs took so far (evaluation after each epoch included)."""
+        return sum(epoch["seconds"] for epoch in self.history)
+
+    @property
     def finished(self) -> bool:
         return len(self.history) >= self.train_config.epochs
 

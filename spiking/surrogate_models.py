@@ -305,7 +305,7 @@ class SpikingFeedForward(SurrogateNetwork):
         spike_counts, passed_counts = [], []
         for stack, neurons, pool in zip(self.stacks[1:], self.neurons, self.pools, strict=False):
             spikes = neurons(signal)
-            passed = spikes if isinstance(pool, nn.Identity) else over_time(pool, spikes)
+            passed = over_time(pool, spikes)
             signal = over_time(stack, passed)
             if measure:
                 spike_counts.append(spikes.sum(0))
