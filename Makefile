@@ -20,7 +20,7 @@ install: $(BIN)/.installed
 # torch build (and torchvision/torchaudio, samna), so they come without dependencies, plus the
 # packages they import; nothing of the project needs them.
 PEERS := spikingjelly==2.0.0 sinabs==3.1.3
-PEER_NEEDS := loguru pbr requests nirtorch
+PEER_NEEDS := loguru pbr requests
 install-peers: install
 	$(BIN)/python -m pip install --quiet --no-deps $(PEERS)
 	$(BIN)/python -m pip install --quiet $(PEER_NEEDS)

@@ -15,6 +15,8 @@ from torch import nn
 
 from rate_models.baselines import CNNConfig, GRUConfig, MLPConfig, RowGRU, build_gupta_naveed_cnn, build_mlp
 from rate_models.log_network import LogNetConfig, LogNetwork
+from rate_models.mesh import MeshConfig, NeuralMesh, OneLayerConfig, build_one_layer
+from spiking.mesh import SpikingMesh, SpikingMeshConfig
 from spiking.surrogate_models import (
     SpikingCNNConfig,
     SpikingFeedForward,
@@ -54,6 +56,12 @@ MODELS: dict[str, ModelEntry] = {
     # ce_count: the spike counts over all rows, since no step before the last row can know the class
     "snn-gru": ModelEntry(SpikingRowReaderConfig, SpikingRowReader, "recurrent LIF layer (RLeaky) reading one row "
                           "per step, trained with surrogate gradients", kind="spiking", loss="ce_count"),
+    "mesh": ModelEntry(MeshConfig, NeuralMesh, "neural mesh: energy moves between neighbours on a torus "
+                       "(Papakipos & Beck)"),
+    "one-layer": ModelEntry(OneLayerConfig, build_one_layer, "one hidden layer, the net a neural mesh with zero "
+                            "weights computes (Papakipos & Beck's baseline)"),
+    "snn-mesh": ModelEntry(SpikingMeshConfig, SpikingMesh, "the neural mesh with LIF neurons whose spikes carry "
+                           "the energy, trained with surrogate gradients", kind="spiking", loss="ce_membrane"),
 }
 
 

@@ -15,6 +15,14 @@ product gives the cells, in the order written (the last axis varies fastest)::
     "model.widths" = [[784, 64, 10], [784, 256, 10]]
     seed = [0, 1, 2]
 
+An axis may also list tables of settings that go together, each a value of the axis (its
+``label`` names it in folders and tables; the axis name itself is then not a setting)::
+
+    [axes]
+    "model.neurons" = [16, 100]
+    variant = [{label = "mesh", model = "mesh"},
+               {label = "one-layer-relu", model = "one-layer", "model.activation" = "relu"}]
+
 ``run_sweep(spec)`` (``spikebridge sweep run SPEC.toml``) makes ``runs/sweep-<name>-<time>/`` with
 ``spec.json`` and one ordinary run folder per cell, ``cells/<axis=value_...>/``, whose
 ``cell.json`` holds its status (``running``, ``done`` or ``failed``), settings, metrics or
@@ -117,8 +125,12 @@ class SweepSpec:
         for axis, values in self.axes.items():
             if not isinstance(values, list) or not values:
                 raise SweepError(f"axis {axis!r} must be a non-empty list of values")
-            if axis in self.settings:
-                raise SweepError(f"{axis!r} is both a fixed setting and an axis")
+            bundles = [value for value in values if isinstance(value, Mapping)]
+            if bundles and len(bundles) < len(values):
+                raise SweepError(f"axis {axis!r} mixes tables of settings with single values")
+            for name in [axis] if not bundles else sorted({k for bundle in bundles for k in _bundled(bundle)}):
+                if name in self.settings:
+                    raise SweepError(f"{name!r} is both a fixed setting and set by axis {axis!r}")
         for cell in self.cells():
             kind.check(cell.settings)
 
@@ -128,7 +140,10 @@ class SweepSpec:
         for values in itertools.product(*self.axes.values()):
             axes = dict(zip(self.axes, values, strict=True))
             name = "_".join(f"{axis}={_text(value)}" for axis, value in axes.items())
-            cells.append(Cell(name, axes, {**self.settings, **axes}))
+            settings = dict(self.settings)
+            for axis, value in axes.items():
+                settings.update(_bundled(value) if isinstance(value, Mapping) else {axis: value})
+            cells.append(Cell(name, axes, settings))
         if len({cell.name for cell in cells}) < len(cells):
             raise SweepError("two cells would share a folder name: make the axis values distinct")
         return cells
@@ -137,9 +152,21 @@ class SweepSpec:
         return json.loads(json.dumps(asdict(self)))  # tuples become lists, as after a round trip
 
 
+LABEL = "label"  # names a table of settings that is one value of an axis
+
+
+def _bundled(value: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of a table that is one value of an axis (all but its label)."""
+    return {name: setting for name, setting in value.items() if name != LABEL}
+
+
 def _text(value: Any) -> str:
-    """A readable, file-safe form of an axis value: lists joined by 'x', other characters kept short."""
-    text = "x".join(map(_text, value)) if isinstance(value, list | tuple) else str(value)
+    """A readable, file-safe form of an axis value: lists joined by 'x', a table of settings by its
+    label (or its settings), other characters kept short."""
+    if isinstance(value, Mapping):
+        text = str(value.get(LABEL) or "-".join(f"{k}-{_text(v)}" for k, v in value.items()))
+    else:
+        text = "x".join(map(_text, value)) if isinstance(value, list | tuple) else str(value)
     return re.sub(r"[^\w.+-]", "-", text)
 
 
@@ -374,7 +401,8 @@ def report_markdown(spec: SweepSpec, rows: list[dict]) -> str:
     lines = ["| " + " | ".join([*others, *metrics]) + " |", "| " + " | ".join(["---"] * len(others)
                                                                             + ["---:"] * len(metrics)) + " |"]
     for row in rows:
-        cells = [json.dumps(row["axes"][axis]) for axis in others]
+        cells = [_text(value) if isinstance(value := row["axes"][axis], Mapping) else json.dumps(value)
+                 for axis in others]
         cells += [_format(row["metrics"][m]) if m in row["metrics"] else "—" for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
