@@ -106,8 +106,14 @@ def run_mesh(drive: torch.Tensor, weights: torch.Tensor, window: int, input_ever
 
 
 def energy(states: torch.Tensor) -> torch.Tensor:
-    """Total energy Σ s of each grid: ``[..., H, W] -> [...]``."""
+    """Total energy Σ s of each grid: ``[..., H, W] -> [...]`` (inhibited neurons count negative)."""
     return states.sum((-2, -1))
+
+
+def firing_energy(states: torch.Tensor) -> torch.Tensor:
+    """The energy that can fire, Σ relu(s), of each grid (what the paper's Figs 8-9 show: black is
+    0 or less): ``[..., H, W] -> [...]``."""
+    return torch.relu(states).sum((-2, -1))
 
 
 @dataclass(frozen=True)

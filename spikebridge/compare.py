@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from idx_datasets.atomic import write_bytes_atomic
+from rate_models.mesh import MeshConfig
 from spikebridge import diehl_cook_runs
 from spikebridge.diehl_cook_runs import DiehlCookRunConfig
 from spikebridge.records import environment, make_record, provenance, write_record
@@ -109,11 +110,33 @@ def surrogate_trained(model_name: str, steps: int, by_default: bool = True) -> C
 
     def evaluate(settings: CompareSettings, folder: Path) -> ComparisonRow:
         started = time.perf_counter()
-        run = train(f"snn-{model_name}", {"steps": steps}, settings.train_config(), runs_root=folder)
-        method = f"{run.model.describe()}, {run.train_config.loss} loss"
-        return ComparisonRow(f"snn-{model_name}", None, run.test_accuracy, method, time.perf_counter() - started)
+        run = _train_surrogate(model_name, steps, settings, folder)
+        return ComparisonRow(f"snn-{model_name}", None, run.test_accuracy, _surrogate_method(run),
+                             time.perf_counter() - started)
 
     return Comparison(f"snn-{model_name}", evaluate, by_default=by_default)
+
+
+def _train_surrogate(model_name: str, steps: int, settings: CompareSettings, folder: Path):
+    return train(f"snn-{model_name}", {"steps": steps}, settings.train_config(), runs_root=folder)
+
+
+def _surrogate_method(run) -> str:
+    return f"{run.model.describe()}, {run.train_config.loss} loss"
+
+
+def rate_beside_surrogate(model_name: str, steps: int) -> Comparison:
+    """A rate model that does not convert and its spiking version ``snn-<model_name>``, trained
+    directly with surrogate gradients for ``steps`` steps, in one row: the same data and budget."""
+
+    def evaluate(settings: CompareSettings, folder: Path) -> ComparisonRow:
+        started = time.perf_counter()
+        rate = train(model_name, None, settings.train_config(), runs_root=folder)
+        spiking = _train_surrogate(model_name, steps, settings, folder)
+        return ComparisonRow(model_name, rate.test_accuracy, spiking.test_accuracy,
+                             f"snn-{model_name}: {_surrogate_method(spiking)}", time.perf_counter() - started)
+
+    return Comparison(model_name, evaluate)
 
 
 def stdp(neurons: int) -> Comparison:
@@ -146,7 +169,7 @@ COMPARISONS: list[Comparison] = [
     converted("mlp", 8), surrogate_trained("mlp", 8), converted("cnn", 8),
     surrogate_trained("cnn", 8, by_default=False),  # about 30 training images/s on 2 cores: minutes even for 1,000
     rate_only("gru", "no conversion (its gates are not ReLUs)"), surrogate_trained("gru", 1),
-    converted("lognet", 64), stdp(100),
+    converted("lognet", 64), rate_beside_surrogate("mesh", MeshConfig.window), stdp(100),
 ]
 
 

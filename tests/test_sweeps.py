@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from spikebridge.sweeps import CELLS, SweepError, SweepSpec, run_cell, run_sweep, sweep_report
+from spikebridge.sweeps import CELLS, SweepError, SweepSpec, report_markdown, run_cell, run_sweep, sweep_report
 
 TINY = {  # four cells of a small MLP, a few seconds each
     "name": "tiny", "kind": "train", "threads": 1,
@@ -32,12 +32,26 @@ def test_cells_expand_in_spec_order_with_readable_names():
     assert SweepSpec.from_mapping(TINY).cells()[1].name == "model.widths=784x16x10_seed=1"
 
 
+def test_an_axis_of_tables_gives_each_cell_its_table_of_settings_named_by_its_label(tmp_path):
+    narrow = {"label": "narrow", "model.widths": [784, 16, 10]}
+    spec = SweepSpec.from_mapping({**TINY, "axes": {"variant": [narrow, {"learning_rate": 0.01}], "seed": [0]}})
+    spec.check()
+    cells = spec.cells()
+    assert [cell.name for cell in cells] == ["variant=narrow_seed=0", "variant=learning_rate-0.01_seed=0"]
+    assert cells[0].settings == {**TINY["settings"], "model.widths": [784, 16, 10], "seed": 0}
+    assert cells[1].settings == {**TINY["settings"], "learning_rate": 0.01, "seed": 0}
+    assert report_markdown(spec, [{"axes": {"variant": narrow}, "metrics": {}}]).splitlines()[2] == "| narrow |"
+
+
 @pytest.mark.parametrize(("change", "words"), [
     ({"kind": "trian"}, "unknown job kind 'trian'; choose one of ['bridge-verify', 'diehl-cook', 'train']"),
     ({"axes": {"epoch": [1, 2]}}, "job kind 'train' has no setting 'epoch'; it has ["),
     ({"axes": {"model.widht": [1]}}, "model 'mlp' has no setting 'widht'"),
     ({"axes": {"seed": []}}, "axis 'seed' must be a non-empty list"),
     ({"colour": "red"}, "a sweep spec has no field 'colour'"),
+    ({"axes": {"variant": [{"label": "a", "epochs": 3}]}},
+     "'epochs' is both a fixed setting and set by axis 'variant'"),
+    ({"axes": {"variant": [{"label": "a"}, 3]}}, "axis 'variant' mixes tables of settings with single values"),
 ])
 def test_a_bad_spec_is_refused_before_anything_runs(tmp_path, change, words):
     with pytest.raises((SweepError, ValueError), match=words.replace("[", r"\[").replace("]", r"\]")):
