@@ -16,7 +16,9 @@ from torch import nn
 from rate_models.baselines import CNNConfig, GRUConfig, MLPConfig, RowGRU, build_gupta_naveed_cnn, build_mlp
 from rate_models.log_network import LogNetConfig, LogNetwork
 from rate_models.mesh import MeshConfig, NeuralMesh, OneLayerConfig, build_one_layer
+from rate_models.positional import PositionalConfig, PositionalNetwork, VanillaConfig
 from spiking.mesh import SpikingMesh, SpikingMeshConfig
+from spiking.positional import SpikingPositional, SpikingPositionalConfig
 from spiking.surrogate_models import (
     SpikingCNNConfig,
     SpikingFeedForward,
@@ -62,6 +64,12 @@ MODELS: dict[str, ModelEntry] = {
                             "weights computes (Papakipos & Beck's baseline)"),
     "snn-mesh": ModelEntry(SpikingMeshConfig, SpikingMesh, "the neural mesh with LIF neurons whose spikes carry "
                            "the energy, trained with surrogate gradients", kind="spiking", loss="ce_membrane"),
+    "positional": ModelEntry(PositionalConfig, PositionalNetwork, "swish net whose neurons have trained positions, "
+                             "effective weight b(d) w (Shader)"),
+    "vanilla": ModelEntry(VanillaConfig, PositionalNetwork, "the positional net's plain twin: same sizes, swish, "
+                          "no positions"),
+    "snn-positional": ModelEntry(SpikingPositionalConfig, SpikingPositional, "the positional net with LIF neurons, "
+                                 "trained with surrogate gradients", kind="spiking", loss="ce_membrane"),
 }
 
 

@@ -76,6 +76,53 @@ def _run_train(settings: Settings, folder: Path, progress: bool) -> dict[str, fl
             "train_loss": last["train_loss"], "seconds": sum(epoch["seconds"] for epoch in run.history)}
 
 
+# --- train-prune: train, then measure test accuracy with whole hidden neurons pruned ---------------------
+
+PRUNE_LEVELS = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]  # Shader's ten levels
+SCORING_IMAGES = 2_000  # training images a spike-weighted score is measured on
+
+
+def _pruning_criteria() -> dict[str, Callable]:
+    """Pruning scores by name: (network, training images) -> one score per hidden neuron and layer."""
+    from rate_models.positional import mean_squared_weight
+    from spiking.positional import spike_weighted_scores
+
+    return {"mean_squared_weight": lambda network, images: mean_squared_weight(network),
+            "spike_weighted": spike_weighted_scores}
+
+
+def _prune_parts(settings: Settings):
+    plain = {name: value for name, value in settings.items() if not name.startswith("prune_")}
+    pruning = {name: value for name, value in settings.items() if name.startswith("prune_")}
+    _refuse_unknown("train-prune", pruning, ["prune_levels", "prune_criterion"])
+    levels = pruning.get("prune_levels", PRUNE_LEVELS)
+    if not all(0 <= level < 1 for level in levels):
+        raise ValueError(f"pruning levels must be in [0, 1), got {levels}")
+    criterion = pruning.get("prune_criterion", "mean_squared_weight")
+    if criterion not in (criteria := _pruning_criteria()):
+        raise ValueError(f"unknown pruning criterion {criterion!r}; choose one of {sorted(criteria)}")
+    return _train_parts(plain), plain, levels, criteria[criterion]
+
+
+def _run_prune(settings: Settings, folder: Path, progress: bool) -> dict[str, float]:
+    import torch
+
+    from idx_datasets import load
+    from rate_models.positional import prune
+    from spikebridge.training import accuracy, as_tensors, load_run
+
+    (_, _, config), plain, levels, criterion = _prune_parts(settings)
+    metrics = _run_train(plain, folder, progress)
+    network = load_run(folder).model.eval()
+    test_x, test_y = as_tensors(load(config.dataset, "test").head(config.test_images))
+    scoring_x, _ = as_tensors(load(config.dataset, "train").head(SCORING_IMAGES))
+    torch.manual_seed(config.seed)  # Poisson input of a spiking network: the same draws on a rerun
+    scores = criterion(network, scoring_x)
+    for level in levels:
+        metrics[f"pruned_{level}"] = accuracy(prune(network, level, scores), test_x, test_y)
+    return metrics
+
+
 # --- diehl-cook: train and evaluate the Diehl & Cook (2015) network -------------------------------------
 
 EVALUATION_SETTINGS = {"labelling_images": 60_000, "test_images": 10_000}
@@ -160,6 +207,7 @@ def _diehl_cook_needs_gpu(settings: Settings) -> bool:
 
 JOB_KINDS: dict[str, JobKind] = {
     "train": JobKind(_train_parts, _run_train),
+    "train-prune": JobKind(_prune_parts, _run_prune),
     "diehl-cook": JobKind(_diehl_cook_parts, _run_diehl_cook, needs_gpu=_diehl_cook_needs_gpu),
     "bridge-verify": JobKind(_verify_parts, _run_verify, inputs=("run",)),
 }

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from idx_datasets import LabelledImages, load
 from idx_datasets.atomic import atomic_path
-from spikebridge import models
+from spikebridge import models, position_frames
 from spikebridge.records import environment
 from spikebridge.runs import (
     CONFIG_FILE,
@@ -203,9 +203,12 @@ def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool, checkpoint
         run.history = list(checkpoint["history"])
     elif checkpoint_start:
         _save_checkpoint(run, optimiser, schedule)
+    if checkpoint is None and position_frames.has_positions(run.model):
+        position_frames.record(run.directory, run.model, 0)
 
     loss_function = LOSSES[config.loss]
     constrain = getattr(run.model, "constrain_", None)  # models with weight constraints (Thériault & François 2021)
+    penalty = getattr(run.model, "penalty", None)  # models with a regulariser of their own (Shader's positions)
     for epoch in range(len(run.history) + 1, config.epochs + 1):
         started = time.perf_counter()
         run.model.train()
@@ -221,7 +224,7 @@ def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool, checkpoint
             outputs = run.model(images)
             loss = loss_function(outputs, labels)
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss if penalty is None else loss + penalty()).backward()
             optimiser.step()
             if constrain is not None:
                 constrain()
@@ -247,8 +250,12 @@ def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool, checkpoint
             )
         _save_checkpoint(run, optimiser, schedule)
         _write_metrics(run)
+        if position_frames.has_positions(run.model):
+            position_frames.record(run.directory, run.model, epoch)
 
     _plot_learning_curves(run)  # once: rendering it every epoch cost as much as a small epoch
+    if position_frames.has_positions(run.model):
+        position_frames.draw(run.directory)
     with atomic_path(run.directory / WEIGHTS_FILE) as partial:
         torch.save(run.model.state_dict(), partial)
     return run

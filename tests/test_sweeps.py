@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from spikebridge.sweep_jobs import JOB_KINDS
 from spikebridge.sweeps import CELLS, SweepError, SweepSpec, report_markdown, run_cell, run_sweep, sweep_report
 
 TINY = {  # four cells of a small MLP, a few seconds each
@@ -44,7 +45,7 @@ def test_an_axis_of_tables_gives_each_cell_its_table_of_settings_named_by_its_la
 
 
 @pytest.mark.parametrize(("change", "words"), [
-    ({"kind": "trian"}, "unknown job kind 'trian'; choose one of ['bridge-verify', 'diehl-cook', 'train']"),
+    ({"kind": "trian"}, f"unknown job kind 'trian'; choose one of {sorted(JOB_KINDS)}"),
     ({"axes": {"epoch": [1, 2]}}, "job kind 'train' has no setting 'epoch'; it has ["),
     ({"axes": {"model.widht": [1]}}, "model 'mlp' has no setting 'widht'"),
     ({"axes": {"seed": []}}, "axis 'seed' must be a non-empty list"),
