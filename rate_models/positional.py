@@ -54,6 +54,24 @@ def effective_weights(weights: torch.Tensor, squared_distances: torch.Tensor, fa
     return FALLOFFS[falloff](squared_distances) * weights
 
 
+class PositionalLinear(nn.Linear):
+    """A linear layer that stores raw weights w and computes its effective weights b(d²) · w in
+    every call from the squared distances ``[out, in]`` between the neurons it joins (None: the
+    plain layer, for the positional net's twin)."""
+
+    def __init__(self, in_features: int, out_features: int, falloff: str = "inverse_square"):
+        super().__init__(in_features, out_features)
+        self.falloff = falloff
+
+    def effective_weight(self, squared_distances: torch.Tensor | None) -> torch.Tensor:
+        if squared_distances is None:
+            return self.weight
+        return effective_weights(self.weight, squared_distances, self.falloff)
+
+    def forward(self, inputs: torch.Tensor, squared_distances: torch.Tensor | None = None) -> torch.Tensor:
+        return nn.functional.linear(inputs, self.effective_weight(squared_distances), self.bias)
+
+
 @dataclass(frozen=True)
 class PositionalConfig:
     """Shader's network (see the module docstring). ``positional=False`` is the plain twin: the
@@ -106,7 +124,7 @@ class PositionalNetwork(nn.Module):
     def __init__(self, config: PositionalConfig = PositionalConfig()):
         super().__init__()
         self.config = config
-        self.layers = nn.ModuleList(nn.Linear(fan_in, fan_out)
+        self.layers = nn.ModuleList(PositionalLinear(fan_in, fan_out, config.falloff)
                                     for fan_in, fan_out in zip(config.widths[:-1], config.widths[1:], strict=True))
         self.positions = starting_positions(config) if config.positional else None
         with torch.no_grad():
@@ -119,7 +137,7 @@ class PositionalNetwork(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         signal = images.flatten(1)
         for index, layer in enumerate(self.layers):
-            signal = nn.functional.linear(signal, layer_weight(self, index, self.config.falloff), layer.bias)
+            signal = layer(signal, layer_distances(self, index))
             if index < len(self.layers) - 1:
                 signal = nn.functional.silu(signal)
         return signal
@@ -132,13 +150,10 @@ class PositionalNetwork(nn.Module):
         return [layer.out_features for layer in self.layers[:-1]]
 
 
-def layer_weight(network: nn.Module, index: int, falloff: str) -> torch.Tensor:
-    """The effective weights ``[out, in]`` of layer ``index`` of a network with ``layers``
-    (``nn.Linear``, raw weights) and ``positions`` (None: plain layers)."""
-    raw = network.layers[index].weight
-    if network.positions is None:
-        return raw
-    return effective_weights(raw, network.positions.squared_distances(index), falloff)
+def layer_distances(network: nn.Module, index: int) -> torch.Tensor | None:
+    """The squared distances ``[out, in]`` that layer ``index`` of a network with ``layers``
+    (:class:`PositionalLinear`) and ``positions`` joins (None without positions)."""
+    return None if network.positions is None else network.positions.squared_distances(index)
 
 
 def regularisation(network: nn.Module, config: PositionalConfig) -> torch.Tensor:
@@ -169,7 +184,7 @@ def prune(network: nn.Module, proportion: float, scores: list[torch.Tensor] | No
     """A copy of ``network`` without the ``proportion`` of its hidden neurons that score lowest
     over all hidden layers together (``scores``: one tensor per hidden layer, by default
     :func:`mean_squared_weight`); their rows, columns and positions leave the matrices. The
-    network must have ``layers`` (``nn.Linear``) and ``positions`` (or None)."""
+    network must have ``layers`` (:class:`PositionalLinear`) and ``positions`` (or None)."""
     if not 0 <= proportion < 1:
         raise ValueError(f"the pruned proportion must be in [0, 1), got {proportion}")
     scores = [score.detach() for score in (scores or mean_squared_weight(network))]
@@ -184,15 +199,15 @@ def prune(network: nn.Module, proportion: float, scores: list[torch.Tensor] | No
         if len(keep) == 0:
             keep = score.argmax().view(1)  # a layer keeps at least its best neuron
         incoming, outgoing = pruned.layers[index], pruned.layers[index + 1]
-        pruned.layers[index] = _linear(incoming.weight[keep], incoming.bias[keep])
-        pruned.layers[index + 1] = _linear(outgoing.weight[:, keep], outgoing.bias)
+        pruned.layers[index] = _positional_linear(incoming.weight[keep], incoming.bias[keep], incoming.falloff)
+        pruned.layers[index + 1] = _positional_linear(outgoing.weight[:, keep], outgoing.bias, outgoing.falloff)
         if getattr(pruned, "positions", None) is not None:
             pruned.positions.keep(index + 1, keep)
     return pruned
 
 
-def _linear(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
-    layer = nn.Linear(weight.shape[1], weight.shape[0])
+def _positional_linear(weight: torch.Tensor, bias: torch.Tensor, falloff: str) -> PositionalLinear:
+    layer = PositionalLinear(weight.shape[1], weight.shape[0], falloff)
     with torch.no_grad():
         layer.weight.copy_(weight)
         layer.bias.copy_(bias)

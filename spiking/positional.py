@@ -22,7 +22,7 @@ from rate_models.baselines import IMAGE_SIDE
 from rate_models.positional import (
     PositionalConfig,
     PositionalNetwork,
-    layer_weight,
+    layer_distances,
     mean_squared_weight,
     regularisation,
 )
@@ -78,7 +78,7 @@ class SpikingPositional(SurrogateNetwork):
         return regularisation(self, self.config.rate_config())
 
     def simulate(self, images: torch.Tensor, steps: int, measure: bool = False) -> Simulation:
-        weights = [layer_weight(self, index, self.config.falloff) for index in range(len(self.layers))]
+        weights = [layer.effective_weight(layer_distances(self, index)) for index, layer in enumerate(self.layers)]
         first = self.layers[0]
         if self.config.input_coding == "current":
             current = nn.functional.linear(images.flatten(1), weights[0], first.bias)

@@ -11,7 +11,7 @@ from rate_models.positional import (
     PositionalNetwork,
     VanillaConfig,
     effective_weights,
-    layer_weight,
+    layer_distances,
     mean_squared_weight,
     prune,
     regularisation,
@@ -37,7 +37,7 @@ def test_the_network_uses_b_of_d_times_w_for_its_own_positions():
     torch.manual_seed(0)
     network = PositionalNetwork(PositionalConfig(widths=SMALL))
     expected = network.layers[1].weight / (1 + squared_distances(network.positions[2], network.positions[1]))
-    torch.testing.assert_close(layer_weight(network, 1, "inverse_square"), expected)
+    torch.testing.assert_close(network.layers[1].effective_weight(layer_distances(network, 1)), expected)
 
 
 def test_the_layouts_are_the_authors():
