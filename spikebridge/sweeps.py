@@ -443,14 +443,46 @@ def _plot(spec: SweepSpec, rows: list[dict], path: Path) -> None:
     save_figure(figure, path)
 
 
+FAMILY = re.compile(r"(?P<prefix>.+)_(?P<value>\d+(?:\.\d+)?)")  # e.g. pruned_0.25: a family "pruned" at 0.25
+
+
+def metric_families(rows: list[dict]) -> dict[str, list[tuple[float, str]]]:
+    """Metrics that are one measure at several values (``<prefix>_<number>``, three or more):
+    prefix -> [(value, metric name)] in order of value."""
+    families: dict[str, list[tuple[float, str]]] = {}
+    for metric in dict.fromkeys(metric for row in rows for metric in row["metrics"]):
+        if match := FAMILY.fullmatch(metric):
+            families.setdefault(match["prefix"], []).append((float(match["value"]), metric))
+    return {prefix: sorted(members) for prefix, members in families.items() if len(members) >= 3}
+
+
+def _plot_family(spec: SweepSpec, rows: list[dict], members: list[tuple[float, str]], prefix: str,
+                 path: Path) -> None:
+    """One family's metric against its value, one line (mean ± std over seeds) per row of the report."""
+    others = [axis for axis in spec.axes if axis != SEED_AXIS]
+    figure, axis = figure_with_axes(figsize=(6.5, 4.2))
+    for row in rows:
+        points = [(value, row["metrics"][metric]) for value, metric in members if metric in row["metrics"]]
+        label = ", ".join(_text(row["axes"][a]) for a in others) or None
+        axis.errorbar([p for p, _ in points], [s["mean"] for _, s in points], yerr=[s["std"] or 0.0 for _, s in points],
+                      marker="o", capsize=3, label=label)
+    axis.set(xlabel=prefix, ylabel="mean ± std over seeds", title=f"{spec.name}: {prefix}")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
 def sweep_report(folder: Path) -> dict:
-    """Write ``report.md``, ``report.json`` (a results record) and ``report.png``; return the record."""
+    """Write ``report.md``, ``report.json`` (a results record), ``report.png`` and, for each family
+    of metrics (:func:`metric_families`), ``report_<prefix>.png``; return the record."""
     folder = Path(folder)
     spec = SweepSpec.from_mapping(read_json(folder, SPEC_FILE))
     started = provenance(seeds={SEED_AXIS: spec.axes.get(SEED_AXIS, spec.settings.get(SEED_AXIS))})
     rows, unfinished = report_rows(spec, folder)
     write_bytes_atomic(folder / "report.md", report_markdown(spec, rows).encode())
     _plot(spec, rows, folder / "report.png")
+    for prefix, members in metric_families(rows).items():
+        _plot_family(spec, rows, members, prefix, folder / f"report_{prefix}.png")
     record = make_record({"spec": spec.to_json(), "rows": rows, **unfinished}, started)
     write_record(folder / "report.json", record)
     return record

@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from spikebridge.sweep_jobs import JOB_KINDS
-from spikebridge.sweeps import CELLS, SweepError, SweepSpec, report_markdown, run_cell, run_sweep, sweep_report
+from spikebridge.sweeps import (
+    CELLS,
+    SweepError,
+    SweepSpec,
+    metric_families,
+    report_markdown,
+    run_cell,
+    run_sweep,
+    sweep_report,
+)
 
 TINY = {  # four cells of a small MLP, a few seconds each
     "name": "tiny", "kind": "train", "threads": 1,
@@ -90,6 +99,13 @@ def test_the_report_gives_mean_std_and_n_over_the_seeds(tmp_path):
     assert "| 0.1 | 0.7 ± 0.2 (n = 3) |" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "report.png").stat().st_size > 0
     assert record["provenance"]["seeds"] == {"seed": [0, 1, 2]}
+    assert not list(tmp_path.glob("report_*.png"))  # no family of metrics here
+
+
+def test_a_family_of_metrics_is_drawn_against_its_values():
+    rows = [{"axes": {}, "metrics": {name: {"mean": 0.5, "std": None, "n": 1} for name in
+                                     ("pruned_0.5", "pruned_0.05", "pruned_0.25", "accuracy_T8", "test_accuracy")}}]
+    assert metric_families(rows) == {"pruned": [(0.05, "pruned_0.05"), (0.25, "pruned_0.25"), (0.5, "pruned_0.5")]}
 
 
 def _deterministic_rows(folder: Path) -> list:
