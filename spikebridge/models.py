@@ -17,8 +17,10 @@ from rate_models.baselines import CNNConfig, GRUConfig, MLPConfig, RowGRU, build
 from rate_models.log_network import LogNetConfig, LogNetwork
 from rate_models.mesh import MeshConfig, NeuralMesh, OneLayerConfig, build_one_layer
 from rate_models.positional import PositionalConfig, PositionalNetwork, VanillaConfig
+from rate_models.spatial import SpatialConfig, SpatialNetwork, SpatialRegularConfig
 from spiking.mesh import SpikingMesh, SpikingMeshConfig
 from spiking.positional import SpikingPositional, SpikingPositionalConfig
+from spiking.spatial import SpikingSpatial, SpikingSpatialConfig
 from spiking.surrogate_models import (
     SpikingCNNConfig,
     SpikingFeedForward,
@@ -70,6 +72,13 @@ MODELS: dict[str, ModelEntry] = {
                           "no positions"),
     "snn-positional": ModelEntry(SpikingPositionalConfig, SpikingPositional, "the positional net with LIF neurons, "
                                  "trained with surrogate gradients", kind="spiking", loss="ce_membrane"),
+    "spatial": ModelEntry(SpatialConfig, SpatialNetwork, "sigmoid net with neuron positions, transport and density "
+                          "costs, two task heads (Wołczyk et al.)", loss="double_cross_entropy"),
+    "spatial-regular": ModelEntry(SpatialRegularConfig, SpatialNetwork, "the spatial net's regular twin: no "
+                                  "positions, no costs", loss="double_cross_entropy"),
+    "snn-spatial": ModelEntry(SpikingSpatialConfig, SpikingSpatial, "the spatial net with LIF neurons, trained "
+                              "with surrogate gradients (spatial=false: its regular twin)", kind="spiking",
+                              loss="double_ce_membrane"),
 }
 
 

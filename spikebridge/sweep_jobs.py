@@ -123,6 +123,19 @@ def _run_prune(settings: Settings, folder: Path, progress: bool) -> dict[str, fl
     return metrics
 
 
+# --- train-split: the double task, then accuracy before and after the split into task groups ---------
+
+def _run_split(settings: Settings, folder: Path, progress: bool) -> dict[str, float]:
+    from spikebridge.task_split import split_report
+    from spikebridge.training import dataset_tensors, load_run
+
+    _, _, config = _train_parts(settings)
+    metrics = _run_train(settings, folder, progress)
+    images, labels = dataset_tensors(config.dataset, "test", config.test_images)
+    report = split_report(load_run(folder).model, images, labels)
+    return metrics | {name: value for name, value in report.items() if isinstance(value, float)}
+
+
 # --- diehl-cook: train and evaluate the Diehl & Cook (2015) network -------------------------------------
 
 EVALUATION_SETTINGS = {"labelling_images": 60_000, "test_images": 10_000}
@@ -208,6 +221,7 @@ def _diehl_cook_needs_gpu(settings: Settings) -> bool:
 JOB_KINDS: dict[str, JobKind] = {
     "train": JobKind(_train_parts, _run_train),
     "train-prune": JobKind(_prune_parts, _run_prune),
+    "train-split": JobKind(_train_parts, _run_split),
     "diehl-cook": JobKind(_diehl_cook_parts, _run_diehl_cook, needs_gpu=_diehl_cook_needs_gpu),
     "bridge-verify": JobKind(_verify_parts, _run_verify, inputs=("run",)),
 }

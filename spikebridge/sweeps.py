@@ -69,6 +69,7 @@ from spikebridge.runs import figure_with_axes, new_run_dir, read_json, save_figu
 from spikebridge.sweep_jobs import CELL_FILE, job_kind
 
 SPEC_FILE, CELLS = "spec.json", "cells"
+AXIS_ORDER = "axis_order"
 DONE, FAILED, RUNNING = "done", "failed", "running"
 SEED_AXIS = "seed"
 
@@ -97,12 +98,15 @@ class SweepSpec:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> SweepSpec:
         known = [f.name for f in cls.__dataclass_fields__.values()]
+        data = dict(data)
+        order = data.pop(AXIS_ORDER, None)  # spec.json keeps its keys sorted: the axes' order is kept apart
         if unknown := sorted(set(data) - set(known)):
             raise SweepError(f"a sweep spec has no field {unknown[0]!r}; it has {known}")
         missing = [name for name in ("name", "kind", "axes") if name not in data]
         if missing:
             raise SweepError(f"a sweep spec needs {missing[0]!r} (fields: {known})")
-        return cls(**{**data, "axes": dict(data["axes"]), "settings": dict(data.get("settings", {}))})
+        axes = dict(data["axes"]) if order is None else {axis: data["axes"][axis] for axis in order}
+        return cls(**{**data, "axes": axes, "settings": dict(data.get("settings", {}))})
 
     @classmethod
     def load(cls, path: Path) -> SweepSpec:
@@ -149,7 +153,9 @@ class SweepSpec:
         return cells
 
     def to_json(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self)))  # tuples become lists, as after a round trip
+        """The spec as JSON values (tuples become lists, as after a round trip), with the order of
+        its axes, which names the cells, kept in ``axis_order``."""
+        return json.loads(json.dumps({**asdict(self), AXIS_ORDER: list(self.axes)}))
 
 
 LABEL = "label"  # names a table of settings that is one value of an axis

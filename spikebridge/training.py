@@ -24,6 +24,9 @@ from tqdm import tqdm
 
 from idx_datasets import LabelledImages, load
 from idx_datasets.atomic import atomic_path
+from idx_datasets.double import ABSENT, DoubleTask, is_double, load_double
+from rate_models.baselines import CLASSES
+from rate_models.spatial import double_cross_entropy
 from spikebridge import models, position_frames
 from spikebridge.records import environment
 from spikebridge.runs import (
@@ -51,6 +54,7 @@ def target_score_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
 RATE_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {  # of scores [batch, classes]
     "cross_entropy": nn.functional.cross_entropy,
     "target_score": target_score_loss,
+    "double_cross_entropy": double_cross_entropy,  # two 10-way heads (Wołczyk et al.'s double task)
 }
 LOSSES = {**RATE_LOSSES, **SPIKING_LOSSES}  # spiking ones read a readout [T, batch, classes]
 
@@ -109,8 +113,14 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(images, dtype=np.float32) / 255.0).unsqueeze(1)
 
 
-def as_tensors(split: LabelledImages) -> tuple[torch.Tensor, torch.Tensor]:
+def as_tensors(split: LabelledImages | DoubleTask) -> tuple[torch.Tensor, torch.Tensor]:
     return images_to_tensor(split.images), torch.from_numpy(split.labels.astype(np.int64))
+
+
+def dataset_tensors(dataset: str, split: str, count: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``count`` examples of ``split`` of ``dataset``: ``mnist``, ``fashion`` or the double
+    task ``mnist+fashion/<representation>`` (:mod:`idx_datasets.double`; labels ``[N, 2]``)."""
+    return as_tensors((load_double(dataset, split) if is_double(dataset) else load(dataset, split)).head(count))
 
 
 def class_scores(model: nn.Module, outputs: torch.Tensor) -> torch.Tensor:
@@ -120,20 +130,34 @@ def class_scores(model: nn.Module, outputs: torch.Tensor) -> torch.Tensor:
     return outputs if scores is None else scores(outputs)
 
 
+def head_predictions(scores: torch.Tensor) -> torch.Tensor:
+    """The class of each 10-way head: ``[N]`` for 10 scores, ``[N, heads]`` for more (the double task)."""
+    return scores.unflatten(1, (-1, CLASSES)).argmax(-1).squeeze(1)
+
+
+def hits(scores: torch.Tensor, labels: torch.Tensor) -> tuple[int, int]:
+    """Correct predictions and scored labels (a head without a label, −1, is not scored)."""
+    scored = labels != ABSENT
+    return int(((head_predictions(scores) == labels) & scored).sum()), int(scored.sum())
+
+
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Predicted classes of ``images`` in evaluation mode; the model's mode is restored."""
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000, **options) -> torch.Tensor:
+    """Predicted classes of ``images`` (per head) in evaluation mode; the model's mode is restored.
+    ``options`` go to the model's forward pass."""
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([class_scores(model, model(images[i : i + batch_size])).argmax(1)
+        return torch.cat([head_predictions(class_scores(model, model(images[i : i + batch_size], **options)))
                           for i in range(0, len(images), batch_size)])
     finally:
         model.train(was_training)
 
 
-def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-    return (predict(model, images) == labels).float().mean().item()
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, **options) -> float:
+    """The share of labels predicted right (every head that has a label counts once)."""
+    scored = labels != ABSENT
+    return ((predict(model, images, **options) == labels) & scored).sum().item() / scored.sum().item()
 
 
 def _make_optimiser(model: nn.Module, config: TrainConfig, steps_total: int):
@@ -191,8 +215,8 @@ def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool, checkpoint
     a fresh run is checkpointed before its first epoch (its starting weights are not reproducible
     from the seed alone)."""
     config = run.train_config
-    train_x, train_y = as_tensors(load(config.dataset, "train").head(config.train_images))
-    test_x, test_y = as_tensors(load(config.dataset, "test").head(config.test_images))
+    train_x, train_y = dataset_tensors(config.dataset, "train", config.train_images)
+    test_x, test_y = dataset_tensors(config.dataset, "test", config.test_images)
     batches_per_epoch = -(-len(train_x) // config.batch_size)
     optimiser, schedule = _make_optimiser(run.model, config, config.epochs * batches_per_epoch)
     if checkpoint is not None:
@@ -213,7 +237,7 @@ def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool, checkpoint
         started = time.perf_counter()
         run.model.train()
         order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
-        loss_sum, correct = 0.0, 0
+        loss_sum, correct, scored = 0.0, 0, 0
         bar = tqdm(
             range(batches_per_epoch), desc=f"{run.model_name} epoch {epoch}/{config.epochs}",
             disable=not progress, leave=False, unit="batch",
@@ -230,17 +254,19 @@ def _fit(run: Run, checkpoint: dict[str, Any] | None, progress: bool, checkpoint
                 constrain()
             schedule.step()
             loss_sum += loss.item() * len(batch)
-            correct += (class_scores(run.model, outputs).argmax(1) == labels).sum().item()
+            batch_hits, batch_scored = hits(class_scores(run.model, outputs), labels)
+            correct, scored = correct + batch_hits, scored + batch_scored
             if index % 20 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4f}")
         bar.close()
         record = {
             "epoch": epoch,
             "train_loss": loss_sum / len(train_x),
-            "train_accuracy": correct / len(train_x),
+            "train_accuracy": correct / scored,
             "test_accuracy": accuracy(run.model, test_x, test_y),
             "learning_rate": schedule.get_last_lr()[0],
             "seconds": time.perf_counter() - started,
+            **(measures() if (measures := getattr(run.model, "epoch_measures", None)) else {}),
         }
         run.history.append(record)
         if progress:

@@ -38,6 +38,7 @@ from rate_models.baselines import (
     build_gupta_naveed_cnn,
     build_mlp,
 )
+from rate_models.spatial import double_cross_entropy
 from spiking import neuron
 from spiking.activity import AFFINE, SpikingRun, fan_out, synaptic_events
 
@@ -137,12 +138,19 @@ def membrane_cross_entropy(readout: torch.Tensor, labels: torch.Tensor) -> torch
     return nn.functional.cross_entropy(readout.flatten(0, 1), labels.repeat(readout.shape[0]))
 
 
+def double_membrane_cross_entropy(readout: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The two heads' cross-entropy (:func:`rate_models.spatial.double_cross_entropy`) of the
+    membrane readout at every step, averaged over the steps."""
+    return double_cross_entropy(readout.flatten(0, 1), labels.repeat(readout.shape[0], 1))
+
+
 # losses of a readout [T, batch, classes] and the labels (snntorch.functional, and the membrane's)
 SPIKING_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "ce_rate": functional.ce_rate_loss(),  # cross-entropy of the output spikes at every step
     "ce_count": functional.ce_count_loss(),  # cross-entropy of the spike counts
     "mse_count": functional.mse_count_loss(correct_rate=0.8, incorrect_rate=0.2),  # counts against targets
     "ce_membrane": membrane_cross_entropy,
+    "double_ce_membrane": double_membrane_cross_entropy,  # Wołczyk et al.'s double task
 }
 
 

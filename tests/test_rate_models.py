@@ -12,15 +12,20 @@ from spikebridge import models
 
 
 @pytest.mark.parametrize("name", sorted(models.MODELS))
-def test_models_map_images_to_ten_scores(name):
-    """Rate models give logits; spiking models a readout per step, which they score."""
+def test_models_map_images_to_ten_scores_per_task(name):
+    """Rate models give logits; spiking models a readout per step, which they score. The double
+    task's models (Wołczyk et al.) take an MNIST and a Fashion-MNIST image side by side and give
+    ten scores per task."""
     model = models.build(name)
-    outputs = model(torch.rand(4, 1, 28, 28))
+    config = models.make_config(name)
+    width = getattr(config, "inputs", 784) // 28
+    scores = 10 * (2 if models.entry(name).loss.startswith("double") else 1)
+    outputs = model(torch.rand(4, 1, 28, width))
     if models.entry(name).kind == "rate":
-        assert outputs.shape == (4, 10)
+        assert outputs.shape == (4, scores)
     else:
-        assert outputs.shape[1:] == (4, 10) and model.scores(outputs).shape == (4, 10)
-        assert len(outputs) == model.run(torch.rand(2, 1, 28, 28)).steps  # the steps simulated
+        assert outputs.shape[1:] == (4, scores) and model.scores(outputs).shape == (4, scores)
+        assert len(outputs) == model.run(torch.rand(2, 1, 28, width)).steps  # the steps simulated
 
 
 def test_mlp_is_the_diehl_network_by_default():

@@ -102,6 +102,14 @@ def test_the_report_gives_mean_std_and_n_over_the_seeds(tmp_path):
     assert not list(tmp_path.glob("report_*.png"))  # no family of metrics here
 
 
+def test_the_spec_saved_in_the_folder_keeps_the_order_of_its_axes(tmp_path):
+    """The axes' order names the cells; the folder's spec.json is written with sorted keys."""
+    spec = SweepSpec.from_mapping({**TINY, "axes": {"variant": [{"label": "a"}], "seed": [0], "batch_size": [64]}})
+    (tmp_path / "spec.json").write_text(json.dumps(spec.to_json(), sort_keys=True))
+    reread = SweepSpec.from_mapping(json.loads((tmp_path / "spec.json").read_text()))
+    assert [cell.name for cell in reread.cells()] == ["variant=a_seed=0_batch_size=64"]
+
+
 def test_a_family_of_metrics_is_drawn_against_its_values():
     rows = [{"axes": {}, "metrics": {name: {"mean": 0.5, "std": None, "n": 1} for name in
                                      ("pruned_0.5", "pruned_0.05", "pruned_0.25", "accuracy_T8", "test_accuracy")}}]
