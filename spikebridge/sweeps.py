@@ -439,6 +439,8 @@ def _plot(spec: SweepSpec, rows: list[dict], path: Path) -> None:
             axis.errorbar([p for p, _ in points], [s["mean"] for _, s in points],
                           yerr=[s["std"] or 0.0 for _, s in points], marker="o", capsize=3, label=label or None)
         axis.set(title=metric, xlabel=x_axis or "", ylabel="mean ± std over seeds")
+        if numeric and min(x_values) > 0 and max(x_values) >= 20 * min(x_values):  # e.g. 16 to 1024 neurons
+            axis.set_xscale("log")
         if not numeric:
             axis.set_xticks(range(len(x_values)), [_text(v) for v in x_values], rotation=30, fontsize=7)
         if len(lines) > 1:
