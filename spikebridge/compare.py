@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from idx_datasets.atomic import write_bytes_atomic
@@ -20,6 +20,8 @@ from spikebridge.records import environment, make_record, provenance, write_reco
 from spikebridge.runs import new_run_dir, write_json
 from spikebridge.training import TrainConfig, train
 from spiking.block_runner import require_device
+from spiking.positional import SpikingPositionalConfig
+from spiking.spatial import SpikingSpatialConfig
 
 COMPARISON_FILE = "comparison.json"  # the results record of `compare`
 
@@ -117,24 +119,32 @@ def surrogate_trained(model_name: str, steps: int, by_default: bool = True) -> C
     return Comparison(f"snn-{model_name}", evaluate, by_default=by_default)
 
 
-def _train_surrogate(model_name: str, steps: int, settings: CompareSettings, folder: Path):
-    return train(f"snn-{model_name}", {"steps": steps}, settings.train_config(), runs_root=folder)
+def _train_surrogate(model_name: str, steps: int, settings: CompareSettings, folder: Path,
+                     model_settings: dict | None = None, dataset: str | None = None):
+    config = settings.train_config()
+    return train(f"snn-{model_name}", {"steps": steps, **(model_settings or {})},
+                 config if dataset is None else replace(config, dataset=dataset), runs_root=folder)
 
 
 def _surrogate_method(run) -> str:
     return f"{run.model.describe()}, {run.train_config.loss} loss"
 
 
-def rate_beside_surrogate(model_name: str, steps: int) -> Comparison:
+def rate_beside_surrogate(model_name: str, steps: int, model_settings: dict | None = None,
+                          dataset: str | None = None) -> Comparison:
     """A rate model that does not convert and its spiking version ``snn-<model_name>``, trained
-    directly with surrogate gradients for ``steps`` steps, in one row: the same data and budget."""
+    directly with surrogate gradients for ``steps`` steps, in one row: the same data and budget,
+    the same ``model_settings``; ``dataset`` replaces the settings' (the double task's models)."""
 
     def evaluate(settings: CompareSettings, folder: Path) -> ComparisonRow:
         started = time.perf_counter()
-        rate = train(model_name, None, settings.train_config(), runs_root=folder)
-        spiking = _train_surrogate(model_name, steps, settings, folder)
+        config = settings.train_config()
+        rate = train(model_name, model_settings, config if dataset is None else replace(config, dataset=dataset),
+                     runs_root=folder)
+        spiking = _train_surrogate(model_name, steps, settings, folder, model_settings, dataset)
+        on = "" if dataset is None else f" (on {dataset}: the mean over its two tasks)"
         return ComparisonRow(model_name, rate.test_accuracy, spiking.test_accuracy,
-                             f"snn-{model_name}: {_surrogate_method(spiking)}", time.perf_counter() - started)
+                             f"snn-{model_name}: {_surrogate_method(spiking)}{on}", time.perf_counter() - started)
 
     return Comparison(model_name, evaluate)
 
@@ -169,7 +179,10 @@ COMPARISONS: list[Comparison] = [
     converted("mlp", 8), surrogate_trained("mlp", 8), converted("cnn", 8),
     surrogate_trained("cnn", 8, by_default=False),  # about 30 training images/s on 2 cores: minutes even for 1,000
     rate_only("gru", "no conversion (its gates are not ReLUs)"), surrogate_trained("gru", 1),
-    converted("lognet", 64), rate_beside_surrogate("mesh", MeshConfig.window), stdp(100),
+    converted("lognet", 64), rate_beside_surrogate("mesh", MeshConfig.window),
+    rate_beside_surrogate("positional", SpikingPositionalConfig.steps),
+    rate_beside_surrogate("spatial", SpikingSpatialConfig.steps, {"inputs": 2 * 784}, "mnist+fashion/concatenated"),
+    stdp(100),
 ]
 
 
