@@ -4,7 +4,7 @@ drawn as PNG frames and a GIF when training ends.
 ``positions.npz`` holds ``epoch_<e>_layer_<l>`` arrays ``[neurons, dimension]`` (epoch 0: the
 starting positions); it is rewritten atomically with each checkpoint, so a resumed run goes on
 adding to it. Frames: ``position_frames/epoch_<e>.png`` and ``positions.gif``; each layer in its
-own colour (the fixed input grid faint), the first two coordinates.
+own colour (a large fixed layer, such as Shader's input grid, faint), the first two coordinates.
 """
 
 from __future__ import annotations
@@ -58,12 +58,14 @@ def draw(directory: Path) -> Path:
     low, high = points.min(0) - 0.3, points.max(0) + 0.3
     (directory / FRAMES).mkdir(exist_ok=True)
     paths = []
+    first, last = snapshots[min(snapshots)], snapshots[max(snapshots)]
+    fixed = [bool((start == end).all()) for start, end in zip(first, last, strict=True)]
     for epoch, layers in snapshots.items():
         figure, axis = figure_with_axes(figsize=(5.5, 5.5))
         for index, layer in enumerate(layers):
-            first_or_last = "input (fixed)" if index == 0 else "output (fixed)" if index == len(layers) - 1 else None
-            axis.scatter(layer[:, 0], layer[:, 1], s=3 if index == 0 else 12, alpha=0.25 if index == 0 else 0.9,
-                         label=first_or_last or f"hidden {index}")
+            faint = fixed[index] and len(layer) > 100  # a fixed input grid
+            axis.scatter(layer[:, 0], layer[:, 1], s=3 if faint else 12, alpha=0.25 if faint else 0.9,
+                         label=f"positioned layer {index}{' (fixed)' if fixed[index] else ''}")
         axis.set(xlim=(low[0], high[0]), ylim=(low[1], high[1]), aspect="equal",
                  title=f"neuron positions after epoch {epoch}")
         axis.legend(fontsize=7, loc="upper right")

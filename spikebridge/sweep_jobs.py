@@ -126,13 +126,19 @@ def _run_prune(settings: Settings, folder: Path, progress: bool) -> dict[str, fl
 # --- train-split: the double task, then accuracy before and after the split into task groups ---------
 
 def _run_split(settings: Settings, folder: Path, progress: bool) -> dict[str, float]:
+    from rate_models.spatial import split_tasks
+    from spikebridge.spatial_plots import split_positions, training_costs
     from spikebridge.task_split import split_report
     from spikebridge.training import dataset_tensors, load_run
 
     _, _, config = _train_parts(settings)
     metrics = _run_train(settings, folder, progress)
     images, labels = dataset_tensors(config.dataset, "test", config.test_images)
-    report = split_report(load_run(folder).model, images, labels)
+    run = load_run(folder)
+    report = split_report(run.model, images, labels)
+    training_costs(run.history, folder / "costs.png")
+    if run.model.positions is not None:
+        split_positions(run.model, split_tasks(run.model), folder / "split_positions.png")
     return metrics | {name: value for name, value in report.items() if isinstance(value, float)}
 
 
