@@ -26,6 +26,7 @@ from idx_datasets.store import load
 
 PREFIX = "mnist+fashion/"
 REPRESENTATIONS = ("concatenated", "mixed", "sequential")
+DOUBLE_DATASETS = [PREFIX + representation for representation in REPRESENTATIONS]
 SPLIT_SEEDS = {"train": 0, "test": 1}
 ABSENT = -1  # the label of a head that has nothing to say about an example
 
@@ -55,7 +56,7 @@ def representation_of(dataset: str) -> str:
     representation = dataset.removeprefix(PREFIX)
     if representation not in REPRESENTATIONS:
         raise ValueError(f"unknown representation {representation!r} of the double task; choose one of "
-                         f"{[PREFIX + name for name in REPRESENTATIONS]}")
+                         f"{DOUBLE_DATASETS}")
     return representation
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from idx_datasets import DATASETS, DataError, cache_root, fetch
+from idx_datasets.double import DOUBLE_DATASETS
 from spikebridge.models import MODELS
 from spikebridge.runs import RunError
 from spiking.block_runner import DEVICES, DeviceError
@@ -80,13 +81,28 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from idx_datasets import load
+    from idx_datasets.double import is_double
     from spikebridge.evaluation import confusion_matrix, format_confusion_matrix, plot_confusion_matrix
     from spikebridge.records import make_record, provenance, write_record
     from spikebridge.runs import CONFIG_FILE, read_json
-    from spikebridge.training import as_tensors, load_run, predict
+    from spikebridge.training import as_tensors, dataset_tensors, load_run, predict
 
     run = load_run(Path(args.run))
     started = provenance(seeds={"training": run.train_config.seed})
+    if is_double(run.train_config.dataset):  # two tasks: each task's accuracy before and after the split
+        from spikebridge.task_split import split_report
+
+        images, labels = dataset_tensors(run.train_config.dataset, "test", args.test_images)
+        report = split_report(run.model, images, labels)
+        print(f"{run.model_name} ({run.directory}) on {run.train_config.dataset}:")
+        print("\n".join(f"  {name}: {value:.4f}" if isinstance(value, float) else f"  {name}: {value}"
+                        for name, value in report.items()))
+        summary = {"model": run.model_name, "test_images": len(labels), "split": report,
+                   "model_config": read_json(run.directory, CONFIG_FILE)["model_config"],
+                   "training": dataclasses.asdict(run.train_config), "training_seconds": run.training_seconds}
+        write_record(run.directory / "evaluation.json", make_record(summary, started))
+        _publish_record(run.directory / "evaluation.json", args.record)
+        return
     images, labels = as_tensors(load(run.train_config.dataset, "test").head(args.test_images))
     predictions = predict(run.model, images)
     matrix = confusion_matrix(labels.numpy(), predictions.numpy())
@@ -208,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also write the results record (figures, configuration, command, commit, machine, "
                               "seeds, date) to PATH, e.g. benchmarks/results/NAME.json")
 
-    def add_data_options(sub: argparse.ArgumentParser, train_images: int | None, test_images: int | None) -> None:
-        sub.add_argument("--dataset", default="mnist", choices=list(DATASETS), help="data set")
+    def add_data_options(sub: argparse.ArgumentParser, train_images: int | None, test_images: int | None,
+                         datasets: tuple[str, ...] = tuple(DATASETS)) -> None:
+        sub.add_argument("--dataset", default="mnist", choices=datasets, help="data set")
         sub.add_argument("--train-images", type=_image_count, default=train_images or "all", metavar="N|all",
                          help="use the first N training images")
         sub.add_argument("--test-images", type=_image_count, default=test_images or "all", metavar="N|all",
@@ -223,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=Formatter)
     train.add_argument("model", nargs="?", choices=list(MODELS), help="model to train (omit with --resume)")
     train.add_argument("--resume", metavar="RUN", help="continue the run folder RUN from its last checkpoint")
-    add_data_options(train, None, None)
+    add_data_options(train, None, None, (*DATASETS, *DOUBLE_DATASETS))
     train.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="passes over the training images")
     train.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="images per Adam step")
     train.add_argument("--lr", type=float, default=TrainConfig.learning_rate, help="Adam learning rate")
