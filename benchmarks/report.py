@@ -484,6 +484,216 @@ def weber_fechner() -> str:
     return markdown(header, rows, "rrrlrrrl") + sources("weber_fechner_neuron.json")
 
 
+# --- Papakipos & Beck: the neural mesh ---------------------------------------------------------------
+
+MESH_NEURONS, MESH_WINDOW, MESH_GRID = "mesh_neurons_sweep.json", "mesh_window_sweep.json", "mesh_grid_shape_sweep.json"
+
+
+def spread(statistics: dict) -> str:
+    """mean ± std (over seeds) of an accuracy, in percent."""
+    return f"{percent(statistics['mean'])} ± {percent(statistics['std'] or 0.0)}"
+
+
+def welch_p(first: dict, second: dict) -> float:
+    """Welch's t-test of two means over seeds, from their statistics (two-sided p)."""
+    from scipy.stats import ttest_ind_from_stats
+
+    return ttest_ind_from_stats(first["mean"], first["std"], first["n"], second["mean"], second["std"], second["n"],
+                                equal_var=False).pvalue
+
+
+def sweep_accuracy(name: str) -> dict[tuple, dict]:
+    """The test accuracy of each row of a sweep record, keyed by its axis values (tables by label)."""
+    def key(value):
+        return value["label"] if isinstance(value, dict) else value
+
+    return {tuple(key(value) for value in row["axes"].values()): row["metrics"]["test_accuracy"]
+            for row in record(name)["rows"]}
+
+
+def mesh_neurons() -> str:
+    accuracy = sweep_accuracy(MESH_NEURONS)
+    rows = []
+    for neurons in record(MESH_NEURONS)["spec"]["axes"]["model.neurons"]:
+        mesh, snn = accuracy[(neurons, "mesh")], accuracy[(neurons, "snn-mesh")]
+        clip, relu = accuracy[(neurons, "one-layer-clip")], accuracy[(neurons, "one-layer-relu")]
+        best = max(clip, relu, key=lambda s: s["mean"])
+        difference = mesh["mean"] - best["mean"]
+        rows.append([str(neurons), spread(mesh), spread(clip), spread(relu),
+                     f"{100 * difference:+.2f} ({p_value(welch_p(mesh, best))})", spread(snn),
+                     f"{100 * (snn['mean'] - mesh['mean']):+.2f}"])
+    header = ["neurons", "mesh", "one-layer net, clip", "one-layer net, ReLU", "mesh − better one-layer net "
+              "(points; Welch)", "spiking mesh", "spiking − rate mesh (points)"]
+    seeds = record(MESH_NEURONS)["spec"]["axes"]["seed"]
+    return (markdown(header, rows, "rrrrrrr") + f"\nTest accuracy on all 10,000 MNIST test images, mean ± std over "
+            f"{len(seeds)} seeds.\n" + sources(MESH_NEURONS))
+
+
+def mesh_window() -> str:
+    accuracy = sweep_accuracy(MESH_WINDOW)
+    axes = record(MESH_WINDOW)["spec"]["axes"]
+    rows = [[str(window), *(spread(accuracy[(window, clip)]) for clip in axes["model.clip"])]
+            for window in axes["model.window"]]
+    header = ["window (steps per image)", *(f"clip {yes_no(clip)}" for clip in axes["model.clip"])]
+    return markdown(header, rows, "rrr") + sources(MESH_WINDOW)
+
+
+def mesh_grid_shape() -> str:
+    accuracy = sweep_accuracy(MESH_GRID)
+    neurons = record(MESH_GRID)["spec"]["settings"]["model.neurons"]
+    shapes = {width: f"{neurons // width} × {width}" for width in record(MESH_GRID)["spec"]["axes"]["model.width"]}
+    rows = [[shape, spread(accuracy[(width,)])] for width, shape in shapes.items()]
+    first, second = (accuracy[(width,)] for width in shapes)
+    difference = 100 * (first["mean"] - second["mean"])
+    caption = f"\nDifference {difference:+.2f} points ({p_value(welch_p(first, second))}, Welch).\n"
+    return markdown(["grid", "test accuracy"], rows, "lr") + caption + sources(MESH_GRID)
+
+
+def mesh_energy() -> str:
+    saved = record("mesh_energy.json")
+    rows = []
+    for name, model in saved["models"].items():
+        firing, signed = model["firing_energy_mean_per_step"], model["energy_mean_per_step"]
+        trend = "falls" if firing[-1] < firing[0] else "rises"
+        rows.append([name, percent(model["test_accuracy"]), f"{firing[0]:.1f}", f"{firing[-1]:.1f}", trend,
+                     f"{signed[0]:.1f} → {signed[-1]:.1f}"])
+    header = ["mesh, input", "test accuracy", "firing energy Σ relu(s), step 1", f"step {len(firing)}",
+              "firing energy over the window", "signed energy Σ s"]
+    args = saved["args"]
+    caption = (f"\nMeans over the first {args['average_images']:,} test images; {args['neurons']} neurons, "
+               f"{args['epochs']} epochs.\n")
+    return markdown(header, rows, "lrrrll") + caption + sources("mesh_energy.json")
+
+
+def mesh_speed() -> str:
+    saved = record("mesh_speed.json")
+    rows = [[str(row["neurons"]), f"{row['mesh_step_ms']:.3f}", f"{row['dense_layer_ms']:.3f}", f"{row['ratio']:.2f}",
+             *(f"{row['epoch_seconds'][m]:.1f}" for m in ("mesh", "snn-mesh", "one-layer")),
+             f"{row['spiking_over_rate_epoch']:.2f}"] for row in saved["rows"]]
+    header = ["neurons", "mesh step (ms)", "dense layer N → N (ms)", "step ratio (target ≤ 3)", "mesh epoch (s)",
+              "spiking mesh epoch (s)", "one-layer epoch (s)", "spiking / rate epoch (target ≤ 3)"]
+    settings = saved["settings"]
+    caption = (f"\nBatch {settings['batch_size']}, {settings['threads']} torch threads, window {saved['window']}; "
+               f"step: forward and backward, median of {settings['repeats']}; epoch: 60,000 training images.\n")
+    return markdown(header, rows, "rrrrrrrr") + caption + sources("mesh_speed.json")
+
+
+def held_out_mesh() -> str:
+    return held_out("held_out_mesh.json")
+
+
+def held_out_snn_mesh() -> str:
+    return held_out("held_out_snn_mesh.json")
+
+
+# --- Shader: positional neuron layers -----------------------------------------------------------------
+
+POSITIONAL_PRUNING, POSITIONAL_GENERALISATION = "positional_pruning_sweep.json", "positional_generalisation_sweep.json"
+
+
+def _label(value) -> str:
+    return value["label"] if isinstance(value, dict) else str(value)
+
+
+def sweep_rows(name: str) -> dict[tuple, dict]:
+    """Every row's metrics (mean, std, n over seeds), keyed by its axis values (tables by label)."""
+    return {tuple(_label(value) for value in row["axes"].values()): row["metrics"] for row in record(name)["rows"]}
+
+
+def positional_pruning() -> str:
+    rows_by_variant = {key[0]: metrics for key, metrics in sweep_rows(POSITIONAL_PRUNING).items()}
+    variants = list(rows_by_variant)
+    levels = sorted(float(m.removeprefix("pruned_")) for m in rows_by_variant[variants[0]] if m.startswith("pruned_"))
+    rows = []
+    for level in [0.0, *levels]:
+        metric = "test_accuracy" if level == 0 else f"pruned_{level:g}"
+        cells = [spread(rows_by_variant[v][metric]) if metric in rows_by_variant[v] else "—" for v in variants]
+        positional, vanilla = rows_by_variant["positional"][metric], rows_by_variant["vanilla"][metric]
+        difference = f"{100 * (positional['mean'] - vanilla['mean']):+.1f} ({p_value(welch_p(positional, vanilla))})"
+        rows.append([f"{level:g}", *cells, difference])
+    header = ["pruned", *variants, "positional − vanilla (points; Welch)"]
+    trials = record(POSITIONAL_PRUNING)["spec"]["axes"]["seed"]
+    return (markdown(header, rows, "r" * len(header)) + f"\nTest accuracy (all 10,000 test images), mean ± std over "
+            f"{len(trials)} trials; 0: unpruned.\n" + sources(POSITIONAL_PRUNING))
+
+
+def positional_generalisation() -> str:
+    saved = sweep_rows(POSITIONAL_GENERALISATION)
+    counts = record(POSITIONAL_GENERALISATION)["spec"]["axes"]["train_images"]
+    rows = []
+    for count in counts:
+        positional, vanilla = saved[(str(count), "positional")]["test_accuracy"], saved[(str(count), "vanilla")][
+            "test_accuracy"]
+        rows.append([f"{count / 60_000:.3f} ({count:,})", spread(positional), spread(vanilla),
+                     f"{100 * (positional['mean'] - vanilla['mean']):+.2f} ({p_value(welch_p(positional, vanilla))})"])
+    trials = record(POSITIONAL_GENERALISATION)["spec"]["axes"]["seed"]
+    return (markdown(["proportion of the training set (images)", "positional", "vanilla",
+                      "positional − vanilla (points; Welch)"], rows, "rrrr")
+            + f"\nTest accuracy (all 10,000 test images), mean ± std over {len(trials)} trials.\n"
+            + sources(POSITIONAL_GENERALISATION))
+
+
+def positional_speed() -> str:
+    saved = record("positional_speed.json")
+    rows = [[row["layer"], f"{row['ms']['nn.Linear']:.3f}", f"{row['ms']['PositionalLinear']:.3f}",
+             f"{row['ratio']:.2f}", "—" if "distances and falloff alone" not in row["ms"]
+             else f"{row['ms']['distances and falloff alone']:.3f}"] for row in saved["rows"]]
+    settings = saved["settings"]
+    caption = (f"\nOne training step (forward, backward, Adam), batch {settings['batch_size']}, {settings['threads']} "
+               f"torch threads; medians of {settings['repeats']} alternating timings of {settings['calls']} calls.\n")
+    return (markdown(["layer", "nn.Linear (ms)", "PositionalLinear (ms)", "ratio (target ≤ 1.5)",
+                      "distances and falloff alone (ms)"], rows, "lrrrr") + caption + sources("positional_speed.json"))
+
+
+# --- Wołczyk et al.: spatial networks ----------------------------------------------------------------------
+
+WOLCZYK_2019_TABLE1 = {  # (input, network) -> (full, split, drop): (mean, std)
+    ("concatenated", "regular"): ((0.92, 0.04), (0.80, 0.13), (0.11, 0.15)),
+    ("concatenated", "spatial"): ((0.92, 0.04), (0.92, 0.04), (0.00, 0.00)),
+    ("mixed", "regular"): ((0.88, 0.04), (0.70, 0.17), (0.19, 0.20)),
+    ("mixed", "spatial"): ((0.89, 0.04), (0.89, 0.03), (0.00, 0.00)),
+    ("sequential", "regular"): ((0.92, 0.05), (0.33, 0.20), (0.60, 0.20)),
+    ("sequential", "spatial"): ((0.92, 0.05), (0.84, 0.08), (0.07, 0.07)),
+}
+
+
+def _two_digits(statistics: dict) -> str:
+    return f"{statistics['mean']:.2f} ± {statistics['std'] or 0.0:.2f}"
+
+
+def split_table(name: str, with_paper: bool) -> str:
+    saved = sweep_rows(name)
+    rows = []
+    for (representation, network), metrics in saved.items():
+        cells = [representation, network]
+        for index, measure in enumerate(("full", "split", "drop")):
+            ours = metrics[measure]
+            cell = _two_digits(ours)
+            if with_paper:
+                paper_mean, paper_std = WOLCZYK_2019_TABLE1[(representation, network)][index]
+                within = abs(ours["mean"] - paper_mean) <= paper_std + 0.005  # the paper rounds to 2 digits
+                cell += f" (paper {paper_mean:.2f} ± {paper_std:.2f}, {'within' if within else 'outside'})"
+            cells.append(cell)
+        cells.append(percent(metrics["cross_task_weight_share"]["mean"], 1))
+        if "cross_task_spike_share" in metrics:
+            cells.append(percent(metrics["cross_task_spike_share"]["mean"], 1))
+        rows.append(cells)
+    header = ["input", "network", "full network", "split network", "accuracy drop", "cross-task share of |w|"]
+    if any(len(row) > len(header) for row in rows):
+        header.append("cross-task share of spike traffic")
+    runs = record(name)["spec"]["axes"]["seed"]
+    return (markdown(header, rows, "ll" + "r" * (len(header) - 2)) + f"\nAccuracy averaged over the two tasks (all "
+            f"10,000 test images of each), mean ± std over {len(runs)} runs.\n" + sources(name))
+
+
+def spatial_table1() -> str:
+    return split_table("spatial_table1_sweep.json", with_paper=True)
+
+
+def spatial_spiking() -> str:
+    return split_table("spatial_spiking_sweep.json", with_paper=False)
+
+
 # --- the README's summary of the reproductions --------------------------------------------------------
 
 def reproductions() -> str:
@@ -534,7 +744,9 @@ TABLES: dict[str, Callable[[], str]] = {function.__name__.replace("_", "-"): fun
     diehl_cook_seeds, diehl_cook_speed, diehl_cook_speed_current, sweeps_speed, neuron_step, surrogate_speed,
     surrogate_accuracy, conversion_vs_surrogate_mlp, conversion_vs_surrogate_cnn, conversion_vs_surrogate_mlp_membrane,
     held_out_snn_mlp, held_out_snn_gru, log_findings, log_spiking,
-    weber_fechner,
+    weber_fechner, mesh_neurons, mesh_window, mesh_grid_shape, mesh_energy, mesh_speed, held_out_mesh,
+    held_out_snn_mesh, positional_pruning, positional_generalisation, positional_speed, spatial_table1,
+    spatial_spiking,
 )}
 
 
