@@ -502,13 +502,21 @@ def welch_p(first: dict, second: dict) -> float:
                                 equal_var=False).pvalue
 
 
-def sweep_accuracy(name: str) -> dict[tuple, dict]:
-    """The test accuracy of each row of a sweep record, keyed by its axis values (tables by label)."""
+def sweep_keys(name: str) -> dict[tuple, dict]:
+    """Each row of a sweep record by its axis values in the spec's order (tables by their label);
+    the record's keys are sorted, the spec keeps the axes' order."""
+    saved = record(name)
+    axes = [axis for axis in saved["spec"]["axis_order"] if axis != "seed"]
+
     def key(value):
         return value["label"] if isinstance(value, dict) else value
 
-    return {tuple(key(value) for value in row["axes"].values()): row["metrics"]["test_accuracy"]
-            for row in record(name)["rows"]}
+    return {tuple(key(row["axes"][axis]) for axis in axes): row["metrics"] for row in saved["rows"]}
+
+
+def sweep_accuracy(name: str) -> dict[tuple, dict]:
+    """The test accuracy of each row of a sweep record, keyed as by :func:`sweep_keys`."""
+    return {key: metrics["test_accuracy"] for key, metrics in sweep_keys(name).items()}
 
 
 def mesh_neurons() -> str:
@@ -591,13 +599,9 @@ def held_out_snn_mesh() -> str:
 POSITIONAL_PRUNING, POSITIONAL_GENERALISATION = "positional_pruning_sweep.json", "positional_generalisation_sweep.json"
 
 
-def _label(value) -> str:
-    return value["label"] if isinstance(value, dict) else str(value)
-
-
 def sweep_rows(name: str) -> dict[tuple, dict]:
-    """Every row's metrics (mean, std, n over seeds), keyed by its axis values (tables by label)."""
-    return {tuple(_label(value) for value in row["axes"].values()): row["metrics"] for row in record(name)["rows"]}
+    """Every row's metrics (mean, std, n over seeds), keyed as by :func:`sweep_keys` with values as text."""
+    return {tuple(str(value) for value in key): metrics for key, metrics in sweep_keys(name).items()}
 
 
 def positional_pruning() -> str:
