@@ -21,7 +21,7 @@ The regular twin is the same network without positions or costs (``spatial=False
 
 Deviations from the paper's text, following the authors' code (github gmum/SpatialNetworks):
 T(l) is averaged over the layer's connections, where the paper divides the sum by N_l only. With
-the paper's normalisation and α = 1 the transport cost outweighs the cross-entropy about tenfold
+the paper's normalisation and α = 1 the transport cost outweighs the cross-entropy several times
 and the network stays at chance (measured: 10.7 % after 10 epochs on concatenated input). The
 weights start from Glorot's uniform initialisation: with PyTorch's default this five-layer
 sigmoid net learns slowly (the MNIST head near chance after two epochs).
