@@ -126,7 +126,7 @@ def test_a_neuron_that_never_fires_scores_nothing_in_the_spike_weighted_criterio
     assert set(prune(network, 0.25, [scores]).layers[0].weight.shape[:1]) == {15}
 
 
-def test_bad_settings_are_refused_in_one_line():
+def test_bad_settings_are_refused_in_one_line(tmp_path):
     with pytest.raises(ValueError, match="unknown falloff 'cubic'"):
         PositionalConfig(falloff="cubic")
     with pytest.raises(ValueError, match="the distance regulariser needs positions"):
@@ -137,7 +137,7 @@ def test_bad_settings_are_refused_in_one_line():
         SpikingPositionalConfig(learn_beta=True)
     with pytest.raises(ValueError, match="the pruned proportion must be in"):
         prune(PositionalNetwork(), 1.0)
-    status = run_cell("train-prune", {"model": "vanilla", "prune_criterion": "random"}, "unused", 1)
+    status = run_cell("train-prune", {"model": "vanilla", "prune_criterion": "random"}, str(tmp_path / "cell"), 1)
     assert status["error"].startswith("ValueError: unknown pruning criterion 'random'; choose one of")
 
 
