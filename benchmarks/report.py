@@ -737,8 +737,27 @@ def reproductions() -> str:
         ["this project", "log network in Weber-Fechner spikes, T = 64 (rate network in brackets)",
          f"{percent(log_t64['accuracy'])} ({percent(log_ann)})", "—", log_page],
     ]
+    mesh, mesh_page = sweep_accuracy(MESH_NEURONS), "[neural mesh](docs/papakipos-beck-neural-mesh.md)"
+    rows.append(["Papakipos & Beck", "mesh against the one-layer net (ReLU), 16 neurons",
+                 f"{percent(mesh[(16, 'mesh')]['mean'])} against {percent(mesh[(16, 'one-layer-relu')]['mean'])}",
+                 "the mesh wins", mesh_page])
+    energy = record("mesh_energy.json")["models"]["rate mesh, input once"]["firing_energy_mean_per_step"]
+    rows.append(["Papakipos & Beck", "firing energy over 10 steps, input shown once",
+                 f"{energy[0]:.1f} → {energy[-1]:.1f}", "falls", mesh_page])
+    pruning, positional_page = sweep_rows(POSITIONAL_PRUNING), "[positional layers](docs/shader-positional-layers.md)"
+    at = {name: pruning[(name,)]["pruned_0.3"]["mean"] for name in ("positional", "vanilla", "vanilla-l2-x100")}
+    rows.append(["Shader", "30 % of hidden neurons pruned: positional, plain, plain with L2 ×100",
+                 " / ".join(percent(value) for value in at.values()), "positional wins most here",
+                 positional_page])
+    table1 = sweep_rows("spatial_table1_sweep.json")
+    spatial_page = "[spatial networks](docs/wolczyk-spatial-networks.md)"
+    for network in ("regular", "spatial"):
+        drop = table1[("sequential", network)]["drop"]["mean"]
+        rows.append(["Wołczyk et al. 2019", f"{network} net, sequential input: accuracy drop at the split",
+                     f"{drop:.2f}", f"{WOLCZYK_2019_TABLE1[('sequential', network)][2][0]:.2f}", spatial_page])
     names = ["baselines.json", "conversion_options.json", "conversion_cnn_retrained_t8_again.json",
-             *DIEHL_COOK_REPRODUCTIONS, "log_network_study.json", "bridge_verify_lognet_current.json"]
+             *DIEHL_COOK_REPRODUCTIONS, "log_network_study.json", "bridge_verify_lognet_current.json",
+             MESH_NEURONS, "mesh_energy.json", POSITIONAL_PRUNING, "spatial_table1_sweep.json"]
     table = markdown(["paper", "figure", "measured here", "paper's", "details"], rows, "llrrl")
     return table + "\nRecords: " + ", ".join(f"`benchmarks/results/{n}`" for n in names) + ".\n"
 
