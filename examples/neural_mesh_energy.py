@@ -30,7 +30,7 @@ import torch
 from idx_datasets import load
 from rate_models.mesh import MeshConfig, energy, firing_energy
 from spikebridge.mesh_plots import energy_curves, grid_frames, spike_raster
-from spikebridge.records import make_record, portable_path, provenance, write_record
+from spikebridge.records import make_record, portable_argument, portable_path, provenance, write_record
 from spikebridge.runs import new_run_dir
 from spikebridge.training import TrainConfig, accuracy, as_tensors, train
 
@@ -68,7 +68,9 @@ def main() -> None:
     chosen = torch.randperm(len(test_x), generator=torch.Generator().manual_seed(args.seed))[:3]
     labels = [f"image {int(i)} (a {int(test_y[i])})" for i in chosen]
     config = TrainConfig(epochs=args.epochs, learning_rate=args.learning_rate, seed=args.seed)
-    results = {"args": vars(args), "images": chosen.tolist(), "models": {}}
+    arguments = {name: portable_argument(value) if isinstance(value, str) else value
+                 for name, value in vars(args).items()}
+    results = {"args": arguments, "images": chosen.tolist(), "models": {}}
     curves: dict[str, dict[str, np.ndarray]] = {}
     frames = {"rate mesh": [], "spiking mesh": []}
     for mode, every_step in MODES.items():
