@@ -600,13 +600,8 @@ def held_out_snn_mesh() -> str:
 POSITIONAL_PRUNING, POSITIONAL_GENERALISATION = "positional_pruning_sweep.json", "positional_generalisation_sweep.json"
 
 
-def sweep_rows(name: str) -> dict[tuple, dict]:
-    """Every row's metrics (mean, std, n over seeds), keyed as by :func:`sweep_keys` with values as text."""
-    return {tuple(str(value) for value in key): metrics for key, metrics in sweep_keys(name).items()}
-
-
 def positional_pruning() -> str:
-    rows_by_variant = {key[0]: metrics for key, metrics in sweep_rows(POSITIONAL_PRUNING).items()}
+    rows_by_variant = {key[0]: metrics for key, metrics in sweep_keys(POSITIONAL_PRUNING).items()}
     variants = list(rows_by_variant)
     levels = sorted(float(m.removeprefix("pruned_")) for m in rows_by_variant[variants[0]] if m.startswith("pruned_"))
     rows = []
@@ -623,12 +618,11 @@ def positional_pruning() -> str:
 
 
 def positional_generalisation() -> str:
-    saved = sweep_rows(POSITIONAL_GENERALISATION)
+    saved = sweep_keys(POSITIONAL_GENERALISATION)
     counts = record(POSITIONAL_GENERALISATION)["spec"]["axes"]["train_images"]
     rows = []
     for count in counts:
-        positional, vanilla = saved[(str(count), "positional")]["test_accuracy"], saved[(str(count), "vanilla")][
-            "test_accuracy"]
+        positional, vanilla = saved[(count, "positional")]["test_accuracy"], saved[(count, "vanilla")]["test_accuracy"]
         rows.append([f"{count / 60_000:.3f} ({count:,})", spread(positional), spread(vanilla),
                      f"{100 * (positional['mean'] - vanilla['mean']):+.2f} ({p_value(welch_p(positional, vanilla))})"])
     trials = record(POSITIONAL_GENERALISATION)["spec"]["axes"]["seed"]
@@ -667,7 +661,7 @@ def _three_digits(statistics: dict) -> str:
 
 
 def split_table(name: str, with_paper: bool) -> str:
-    saved = sweep_rows(name)
+    saved = sweep_keys(name)
     rows = []
     for (representation, network), metrics in saved.items():
         cells = [representation, network]
@@ -745,12 +739,12 @@ def reproductions() -> str:
     energy = record("mesh_energy.json")["models"]["rate mesh, input once"]["firing_energy_mean_per_step"]
     rows.append(["Papakipos & Beck", "firing energy over 10 steps, input shown once",
                  f"{energy[0]:.1f} → {energy[-1]:.1f}", "falls", mesh_page])
-    pruning, positional_page = sweep_rows(POSITIONAL_PRUNING), "[positional layers](docs/shader-positional-layers.md)"
+    pruning, positional_page = sweep_keys(POSITIONAL_PRUNING), "[positional layers](docs/shader-positional-layers.md)"
     at = {name: pruning[(name,)]["pruned_0.3"]["mean"] for name in ("positional", "vanilla", "vanilla-l2-x100")}
     rows.append(["Shader", "30 % of hidden neurons pruned: positional, plain, plain with L2 ×100",
                  " / ".join(percent(value) for value in at.values()), "positional wins most here",
                  positional_page])
-    table1 = sweep_rows("spatial_table1_sweep.json")
+    table1 = sweep_keys("spatial_table1_sweep.json")
     spatial_page = "[spatial networks](docs/wolczyk-spatial-networks.md)"
     for network in ("regular", "spatial"):
         drop = table1[("sequential", network)]["drop"]["mean"]

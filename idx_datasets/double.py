@@ -18,33 +18,15 @@ order, so that its first n examples hold both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from idx_datasets.store import load
+from idx_datasets.store import LabelledImages, load
 
 PREFIX = "mnist+fashion/"
 REPRESENTATIONS = ("concatenated", "mixed", "sequential")
 DOUBLE_DATASETS = [PREFIX + representation for representation in REPRESENTATIONS]
 SPLIT_SEEDS = {"train": 0, "test": 1}
 ABSENT = -1  # the label of a head that has nothing to say about an example
-
-
-@dataclass(frozen=True)
-class DoubleTask:
-    """Images (``uint8``, or ``uint16`` when mixed) and labels ``int64 [N, 2]`` of one split."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    representation: str
-    split: str
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def head(self, count: int | None) -> DoubleTask:
-        return DoubleTask(self.images[:count], self.labels[:count], self.representation, self.split)
 
 
 def is_double(dataset: str) -> bool:
@@ -60,7 +42,7 @@ def representation_of(dataset: str) -> str:
     return representation
 
 
-def load_double(dataset: str, split: str) -> DoubleTask:
+def load_double(dataset: str, split: str) -> LabelledImages:
     """One split of ``mnist+fashion/<representation>`` (see the module docstring)."""
     representation = representation_of(dataset)
     digits, fashion = load("mnist", split), load("fashion", split)
@@ -71,11 +53,11 @@ def load_double(dataset: str, split: str) -> DoubleTask:
         labels = np.concatenate([np.stack([digits.labels, absent_digits], 1),
                                  np.stack([absent_fashion, fashion.labels], 1)]).astype(np.int64)
         interleaved = np.random.default_rng(SPLIT_SEEDS[split]).permutation(len(images))
-        return DoubleTask(images[interleaved], labels[interleaved], representation, split)
+        return LabelledImages(images[interleaved], labels[interleaved], dataset, split)
     partners = fashion.images[order]
     labels = np.stack([digits.labels, fashion.labels[order]], 1).astype(np.int64)
     if representation == "concatenated":
         images = np.concatenate([digits.images, partners], axis=2)
     else:
         images = digits.images.astype(np.uint16) + partners
-    return DoubleTask(images, labels, representation, split)
+    return LabelledImages(images, labels, dataset, split)

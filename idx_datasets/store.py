@@ -22,7 +22,8 @@ CACHE_ENV = "SPIKEBRIDGE_DATA"
 
 @dataclass(frozen=True)
 class LabelledImages:
-    """Images ``uint8 [N, 28, 28]`` and their labels ``uint8 [N]`` of one split."""
+    """Images ``uint8 [N, 28, 28]`` and their labels ``uint8 [N]`` of one split (for the double
+    task of :mod:`idx_datasets.double`, other widths or dtypes and labels ``int64 [N, 2]``)."""
 
     images: np.ndarray
     labels: np.ndarray

@@ -91,10 +91,13 @@ def mesh_step(state: torch.Tensor, coefficients: torch.Tensor, sources: torch.Te
 
 
 def run_mesh(drive: torch.Tensor, weights: torch.Tensor, window: int, input_every_step: bool,
-             relu_each_step: bool, clip: bool) -> torch.Tensor:
+             relu_each_step: bool, clip: bool, sources: torch.Tensor | None = None) -> torch.Tensor:
     """The states ``[window, B, H, W]`` after each step, from rest, the input layer's output
-    ``drive [B, H, W]`` added before the first step (and before every step if ``input_every_step``)."""
-    coefficients, sources = transfer_coefficients(weights), neighbour_sources(*weights.shape[1:])
+    ``drive [B, H, W]`` added before the first step (and before every step if ``input_every_step``);
+    ``sources``: :func:`neighbour_sources` of the grid, made here if not given."""
+    coefficients = transfer_coefficients(weights)
+    if sources is None:
+        sources = neighbour_sources(*weights.shape[1:])
     drive = drive.flatten(1)
     state, states = torch.zeros_like(drive), []
     for step in range(window):
@@ -103,6 +106,11 @@ def run_mesh(drive: torch.Tensor, weights: torch.Tensor, window: int, input_ever
         state = mesh_step(state, coefficients, sources, relu_each_step, clip)
         states.append(state)
     return torch.stack(states).unflatten(2, weights.shape[1:])
+
+
+def direction_weights(grid: tuple[int, int], init_scale: float) -> nn.Parameter:
+    """The learned weights ``[4, H, W]`` of every neuron and direction, uniform in [−init_scale, init_scale]."""
+    return nn.Parameter(torch.empty(len(DIRECTIONS), *grid).uniform_(-init_scale, init_scale))
 
 
 def energy(states: torch.Tensor) -> torch.Tensor:
@@ -144,16 +152,16 @@ class NeuralMesh(nn.Module):
         self.config = config
         self.grid = grid_shape(config.neurons, config.width)
         self.input = nn.Linear(IMAGE_SIDE * IMAGE_SIDE, config.neurons, bias=config.input_bias)
-        self.weights = nn.Parameter(torch.empty(len(DIRECTIONS), *self.grid).uniform_(-config.init_scale,
-                                                                                        config.init_scale))
+        self.weights = direction_weights(self.grid, config.init_scale)
         self.readout = nn.Linear(config.neurons, CLASSES)
+        self.register_buffer("sources", neighbour_sources(*self.grid), persistent=False)  # once, not per call
 
     def states(self, images: torch.Tensor) -> torch.Tensor:
         """The mesh's states ``[window, B, H, W]`` after each step."""
         config = self.config
         drive = self.input(images.flatten(1)).unflatten(1, self.grid)
         return run_mesh(drive, self.weights, config.window, config.input_every_step, config.relu_each_step,
-                        config.clip)
+                        config.clip, self.sources)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.readout(self.states(images)[-1].flatten(1))

@@ -146,9 +146,6 @@ class PositionalNetwork(nn.Module):
         """The regulariser's term of the loss (see the module docstring)."""
         return regularisation(self, self.config)
 
-    def hidden_widths(self) -> list[int]:
-        return [layer.out_features for layer in self.layers[:-1]]
-
 
 def layer_distances(network: nn.Module, index: int) -> torch.Tensor | None:
     """The squared distances ``[out, in]`` that layer ``index`` of a network with ``layers``

@@ -92,9 +92,6 @@ class LayerPositions(nn.Module):
         ``[neurons_{l+1}, neurons_l]`` (the shape of the weights between them)."""
         return squared_distances(self[layer + 1], self[layer])
 
-    def distances(self, layer: int) -> torch.Tensor:
-        return distances(self[layer + 1], self[layer])
-
     def keep(self, layer: int, neurons: torch.Tensor) -> None:
         """Keep only ``neurons`` (indices) of layer ``layer`` (pruning)."""
         kept = self[layer].detach()[neurons].clone()

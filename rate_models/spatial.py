@@ -112,24 +112,19 @@ class SpatialNetwork(nn.Module):
         self.positions = LayerPositions([layout("normal", size) for size in sizes[first:]],
                                         [True] * len(sizes[first:])) if config.spatial else None
 
-    def hidden(self, images: torch.Tensor, masks: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
-        """The activity of every layer after the input, the outputs last; ``masks`` (one per split
-        layer, 1 keeps a neuron and 0 disables it) multiply the split layers' outputs."""
+    def forward(self, images: torch.Tensor, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """The outputs; ``masks`` (one per split layer, 1 keeps a neuron and 0 disables it)
+        multiply the split layers' outputs."""
         signal = flat_inputs(images, self.config)
-        activity = []
         for index, layer in enumerate(self.layers):
             signal = layer(signal)
             if index < len(self.layers) - 1:
                 signal = torch.sigmoid(signal)
-            activity.append(signal * layer_mask(self.config, masks, index))
-            signal = activity[-1]
-        return activity
-
-    def forward(self, images: torch.Tensor, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
-        return self.hidden(images, masks)[-1]
+            signal = signal * layer_mask(self.config, masks, index)
+        return signal
 
     def penalty(self) -> torch.Tensor:
-        return spatial_penalty(self)
+        return spatial_penalty(self, self.config)
 
     def epoch_measures(self) -> dict[str, float]:
         return spatial_measures(self)
@@ -159,7 +154,7 @@ def layer_positions(network: nn.Module, neuron_layer: int) -> torch.Tensor:
 
 def costs(network: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean over the layers of 𝓛 of T(l) and of V(l), for a network with ``layers``, ``positions``
-    and ``config`` (a :class:`SpatialConfig`'s fields)."""
+    and a ``config`` that names its ``cost_layers``."""
     transport, density = [], []
     for index in network.config.cost_layers:
         target = layer_positions(network, index + 1)
@@ -168,12 +163,12 @@ def costs(network: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(transport).mean(), torch.stack(density).mean()
 
 
-def spatial_penalty(network: nn.Module) -> torch.Tensor:
-    """α T + β V, averaged over 𝓛 (zero for the regular twin)."""
+def spatial_penalty(network: nn.Module, config: SpatialConfig) -> torch.Tensor:
+    """α T + β V, averaged over 𝓛 (zero for the regular twin), with α and β from ``config``."""
     if network.positions is None:
         return torch.zeros(())
     transport, density = costs(network)
-    return network.config.alpha * transport + network.config.beta * density
+    return config.alpha * transport + config.beta * density
 
 
 def spatial_measures(network: nn.Module) -> dict[str, float]:

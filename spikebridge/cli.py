@@ -80,19 +80,18 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from idx_datasets import load
     from idx_datasets.double import is_double
     from spikebridge.evaluation import confusion_matrix, format_confusion_matrix, plot_confusion_matrix
     from spikebridge.records import make_record, provenance, write_record
     from spikebridge.runs import CONFIG_FILE, read_json
-    from spikebridge.training import as_tensors, dataset_tensors, load_run, predict
+    from spikebridge.training import dataset_tensors, load_run, predict
 
     run = load_run(Path(args.run))
     started = provenance(seeds={"training": run.train_config.seed})
+    images, labels = dataset_tensors(run.train_config.dataset, "test", args.test_images)
     if is_double(run.train_config.dataset):  # two tasks: each task's accuracy before and after the split
         from spikebridge.task_split import split_report
 
-        images, labels = dataset_tensors(run.train_config.dataset, "test", args.test_images)
         report = split_report(run.model, images, labels)
         print(f"{run.model_name} ({run.directory}) on {run.train_config.dataset}:")
         print("\n".join(f"  {name}: {value:.4f}" if isinstance(value, float) else f"  {name}: {value}"
@@ -103,7 +102,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         write_record(run.directory / "evaluation.json", make_record(summary, started))
         _publish_record(run.directory / "evaluation.json", args.record)
         return
-    images, labels = as_tensors(load(run.train_config.dataset, "test").head(args.test_images))
     predictions = predict(run.model, images)
     matrix = confusion_matrix(labels.numpy(), predictions.numpy())
     accuracy = float(np.trace(matrix) / matrix.sum())

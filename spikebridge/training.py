@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from idx_datasets import LabelledImages, load
 from idx_datasets.atomic import atomic_path
-from idx_datasets.double import ABSENT, DoubleTask, is_double, load_double
+from idx_datasets.double import ABSENT, is_double, load_double
 from rate_models.baselines import CLASSES
 from rate_models.spatial import double_cross_entropy
 from spikebridge import models, position_frames
@@ -113,7 +113,7 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(images, dtype=np.float32) / 255.0).unsqueeze(1)
 
 
-def as_tensors(split: LabelledImages | DoubleTask) -> tuple[torch.Tensor, torch.Tensor]:
+def as_tensors(split: LabelledImages) -> tuple[torch.Tensor, torch.Tensor]:
     return images_to_tensor(split.images), torch.from_numpy(split.labels.astype(np.int64))
 
 

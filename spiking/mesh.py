@@ -28,7 +28,15 @@ import torch
 from torch import nn
 
 from rate_models.baselines import CLASSES, IMAGE_SIDE
-from rate_models.mesh import DIRECTIONS, MeshConfig, exchange, grid_shape, neighbour_sources, transfer_coefficients
+from rate_models.mesh import (
+    DIRECTIONS,
+    MeshConfig,
+    direction_weights,
+    exchange,
+    grid_shape,
+    neighbour_sources,
+    transfer_coefficients,
+)
 from spiking import neuron
 from spiking.surrogate_models import LIFLayer, Simulation, SurrogateNetwork, SurrogateSettings, encode, over_time
 
@@ -64,8 +72,7 @@ class SpikingMesh(SurrogateNetwork):
         self.config = config
         self.grid = grid_shape(config.neurons, config.width)
         self.input = nn.Linear(IMAGE_SIDE * IMAGE_SIDE, config.neurons, bias=config.input_bias)
-        self.weights = nn.Parameter(torch.empty(len(DIRECTIONS), *self.grid).uniform_(-config.init_scale,
-                                                                                        config.init_scale))
+        self.weights = direction_weights(self.grid, config.init_scale)
         self.mesh_neurons = LIFLayer((config.neurons,), config)
         self.output = nn.Linear(config.neurons, CLASSES)
         self.output_neurons = LIFLayer((CLASSES,), config) if config.readout == "count" else None

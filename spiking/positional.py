@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rate_models.baselines import IMAGE_SIDE
 from rate_models.positional import (
     PositionalConfig,
     PositionalNetwork,
@@ -26,7 +25,7 @@ from rate_models.positional import (
     mean_squared_weight,
     regularisation,
 )
-from spiking.surrogate_models import LIFLayer, Simulation, SurrogateNetwork, SurrogateSettings, encode
+from spiking.surrogate_models import Simulation, SpikingLayerStack, SurrogateSettings, encode
 
 
 @dataclass(frozen=True)
@@ -56,23 +55,11 @@ class SpikingPositionalConfig(SurrogateSettings):
         return PositionalConfig(**{name: getattr(self, name) for name in names})
 
 
-class SpikingPositional(SurrogateNetwork):
+class SpikingPositional(SpikingLayerStack):
     """LIF neurons between positional layers (see the module docstring)."""
 
     def __init__(self, config: SpikingPositionalConfig = SpikingPositionalConfig()):
-        super().__init__()
-        self.config = config
-        rate = PositionalNetwork(config.rate_config())
-        self.layers, self.positions = rate.layers, rate.positions
-        hidden = [layer.out_features for layer in self.layers[:-1]]
-        self.neurons = nn.ModuleList(LIFLayer((width,), config) for width in hidden)
-        self.output_neurons = LIFLayer((config.widths[-1],), config) if config.readout == "count" else None
-
-    @property
-    def fan_outs(self) -> list[torch.Tensor]:
-        """Each layer's neurons reach every neuron of the next (pruned layers included)."""
-        pixels = torch.full((1, IMAGE_SIDE, IMAGE_SIDE), float(self.layers[0].out_features))
-        return [pixels, *[torch.full((layer.in_features,), float(layer.out_features)) for layer in self.layers[1:]]]
+        super().__init__(config, PositionalNetwork(config.rate_config()))
 
     def penalty(self) -> torch.Tensor:
         return regularisation(self, self.config.rate_config())
@@ -86,7 +73,7 @@ class SpikingPositional(SurrogateNetwork):
         else:
             input_spikes = encode(images.flatten(1), self.config.input_coding, steps)
             signal = nn.functional.linear(input_spikes, weights[0], first.bias)
-            input_counts = input_spikes.sum(0).view(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
+            input_counts = input_spikes.sum(0)
         spike_counts = []
         for neurons, layer, weight in zip(self.neurons, self.layers[1:], weights[1:], strict=True):
             spikes = neurons(signal)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from rate_models.spatial import (
     SpatialConfig,
@@ -23,7 +22,7 @@ from rate_models.spatial import (
     spatial_measures,
     spatial_penalty,
 )
-from spiking.surrogate_models import LIFLayer, Simulation, SurrogateNetwork, SurrogateSettings, encode, over_time
+from spiking.surrogate_models import Simulation, SpikingLayerStack, SurrogateSettings, encode, over_time
 
 
 @dataclass(frozen=True)
@@ -54,28 +53,17 @@ class SpikingSpatialConfig(SurrogateSettings):
         return self.rate_config().cost_layers
 
 
-class SpikingSpatial(SurrogateNetwork):
+class SpikingSpatial(SpikingLayerStack):
     """LIF neurons between the spatial network's layers; ``masks`` disable neurons as in the rate net."""
 
     def __init__(self, config: SpikingSpatialConfig = SpikingSpatialConfig()):
-        super().__init__()
-        self.config = config
-        rate = SpatialNetwork(config.rate_config())
-        self.layers, self.positions = rate.layers, rate.positions
-        self.cost_weights = rate.config  # alpha and the density weight, for the costs
-        self.neurons = nn.ModuleList(LIFLayer((layer.out_features,), config) for layer in self.layers[:-1])
-        self.output_neurons = LIFLayer((self.layers[-1].out_features,), config) if config.readout == "count" else None
-
-    @property
-    def fan_outs(self) -> list[torch.Tensor]:
-        return [torch.full((self.config.inputs,), float(self.layers[0].out_features)),
-                *[torch.full((layer.in_features,), float(layer.out_features)) for layer in self.layers[1:]]]
+        super().__init__(config, SpatialNetwork(config.rate_config()))
 
     def penalty(self) -> torch.Tensor:
-        return spatial_penalty(_CostView(self))
+        return spatial_penalty(self, self.config.rate_config())
 
     def epoch_measures(self) -> dict[str, float]:
-        return spatial_measures(_CostView(self))
+        return spatial_measures(self)
 
     def forward(self, images: torch.Tensor, steps: int | None = None,
                 masks: list[torch.Tensor] | None = None) -> torch.Tensor:
@@ -103,14 +91,6 @@ class SpikingSpatial(SurrogateNetwork):
         if self.output_neurons is not None:
             spike_counts.append(readout.sum(0))
         return Simulation(readout, input_counts, spike_counts, passed)
-
-
-class _CostView:
-    """The spiking network seen by the cost functions: its layers and positions, and the rate
-    configuration's cost weights."""
-
-    def __init__(self, network: SpikingSpatial):
-        self.layers, self.positions, self.config = network.layers, network.positions, network.cost_weights
 
 
 @torch.no_grad()

@@ -258,6 +258,23 @@ class SurrogateNetwork(nn.Module):
                           steps=len(simulation.readout), synaptic_ops=events, input_ops=input_ops)
 
 
+class SpikingLayerStack(SurrogateNetwork):
+    """A rate network's fully connected ``layers`` and its ``positions`` (None if it has none),
+    with LIF neurons after every layer but the last and LIF output neurons for a count readout.
+    Every layer's neurons reach every neuron of the next, also after pruning."""
+
+    def __init__(self, config: SurrogateSettings, rate_network: nn.Module):
+        super().__init__()
+        self.config = config
+        self.layers, self.positions = rate_network.layers, rate_network.positions
+        self.neurons = nn.ModuleList(LIFLayer((layer.out_features,), config) for layer in self.layers[:-1])
+        self.output_neurons = LIFLayer((self.layers[-1].out_features,), config) if config.readout == "count" else None
+
+    @property
+    def fan_outs(self) -> list[torch.Tensor]:
+        return [torch.full((layer.in_features,), float(layer.out_features)) for layer in self.layers]
+
+
 def cut_at_relus(rate_network: nn.Sequential) -> tuple[list[nn.Sequential], list[nn.Module]]:
     """The synaptic stacks between a ReLU network's ReLUs, and per ReLU what gates its output: a
     max-pool that follows it (it then pools the spikes) or Identity."""
