@@ -16,10 +16,11 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# The converters benchmarks/conversion.py compares against. Their own pins would pull a CUDA
+# The peers benchmarks/conversion.py and benchmarks/diehl_cook_speed.py compare against (BindsNET:
+# its model modules only). Their own pins would pull a CUDA
 # torch build (and torchvision/torchaudio, samna), so they come without dependencies, plus the
 # packages they import; nothing of the project needs them.
-PEERS := spikingjelly==2.0.0 sinabs==3.1.3
+PEERS := spikingjelly==2.0.0 sinabs==3.1.3 bindsnet==0.3.4
 PEER_NEEDS := loguru pbr requests
 install-peers: install
 	$(BIN)/python -m pip install --quiet --no-deps $(PEERS)

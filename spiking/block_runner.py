@@ -67,6 +67,17 @@ def _seed_from_environment(device: str, threads: int) -> str:
     )
 
 
+def _flush_subnormals_to_zero(threads: int) -> str:
+    """C++ for the generated main: treat subnormal floats as zero on x86 (flush-to-zero and
+    denormals-are-zero in every OpenMP thread's MXCSR). The STDP traces and conductances decay
+    geometrically towards zero and spend most of a block below 1e-308, where each operation on
+    them costs about a hundred times more; as zeros they change no spike."""
+    set_flags = "__builtin_ia32_ldmxcsr(__builtin_ia32_stmxcsr() | 0x8040);\n"
+    if threads > 1:
+        set_flags = f"#pragma omp parallel\n{{\n{set_flags}}}\n"
+    return f"#if defined(__SSE__)\n{set_flags}#endif\n"
+
+
 def _use_cpp17_for_cuda() -> None:
     """brian2cuda's makefile asks for C++11, which the Thrust and CUB of CUDA 13 refuse; C++17
     compiles with every CUDA toolkit from 11 on (nvcc and the host compiler take the last -std)."""
@@ -117,11 +128,14 @@ class RuntimeBlockRunner:
 
 
 class StandaloneBlockRunner:
-    """Blocks compiled once with ``cpp_standalone`` or ``cuda_standalone`` and re-run via run_args."""
+    """Blocks compiled once with ``cpp_standalone`` or ``cuda_standalone`` and re-run via run_args.
+
+    ``profile``: time every code object; :meth:`profile_seconds` reads the last block's times.
+    """
 
     def __init__(
         self, params: DiehlCookParameters, n_excitatory: int, slots: int, build_root: Path,
-        threads: int = 1, device: str = "cpp_standalone",
+        threads: int = 1, device: str = "cpp_standalone", profile: bool = False,
     ):
         import brian2
         from brian2.utils.logger import BrianLogger
@@ -130,7 +144,8 @@ class StandaloneBlockRunner:
         if device == "cuda_standalone":
             _use_cpp17_for_cuda()
         brian2.get_device().reinit()  # a process may build several networks, one at a time
-        key = json.dumps([asdict(params), n_excitatory, slots, threads, device, brian2.__version__], sort_keys=True)
+        key = json.dumps([asdict(params), n_excitatory, slots, threads, device, profile, brian2.__version__],
+                         sort_keys=True)
         self.build_dir, self._lock = claim_build_dir(
             Path(build_root) / f"diehl-cook-{device}-{hashlib.sha256(key.encode()).hexdigest()[:16]}")
         brian2.set_device(device, directory=str(self.build_dir), build_on_run=False)
@@ -141,6 +156,8 @@ class StandaloneBlockRunner:
         BrianLogger.suppress_name("overwritten_env_var")
         self.net: DiehlCookNetwork = build_network(params, n_excitatory, slots)
         self.device.insert_code("main", _seed_from_environment(device, threads))
+        if device == "cpp_standalone":
+            self.device.insert_code("main", _flush_subnormals_to_zero(threads))
         self.device.apply_run_args()
         # Pathway delays cannot be set through run_args (Brian2 2.9 names them after the pathway),
         # so they are read from a TimedArray (index i*N + j) that run_args can set, after it is set.
@@ -149,7 +166,7 @@ class StandaloneBlockRunner:
                                              dt=brian2.ms, name="input_delays")
         synapses.namespace.update(input_delays=self.delay_table, n_excitatory=n_excitatory)
         synapses.delay = "input_delays((i * n_excitatory + j) * ms)"
-        self.net.network.run(slots * params.slot_ms * brian2.ms, namespace={})
+        self.net.network.run(slots * params.slot_ms * brian2.ms, namespace={}, profile=profile)
         started = time.perf_counter()
         try:
             self.device.build(directory=str(self.build_dir), compile=True, run=False, with_output=False)
@@ -177,6 +194,15 @@ class StandaloneBlockRunner:
         for lock in (self.build_dir / "static_arrays").glob("*.lock"):
             lock.unlink(missing_ok=True)
         return read_state(net, state), read_presentations(net)
+
+
+    def profile_seconds(self) -> dict[str, float]:
+        """CPU seconds per code object in the last block, largest first (needs ``profile=True``)."""
+        path = self.build_dir / self.results_name / "profiling_info.txt"
+        if not path.is_file():
+            raise DeviceError(f"no profile in {path}: build the runner with profile=True and run a block")
+        times = (line.split() for line in path.read_text().splitlines() if line.strip())
+        return dict(sorted(((name, float(seconds)) for name, seconds in times), key=lambda item: -item[1]))
 
 
 def claim_build_dir(build_dir: Path) -> tuple[Path, IO]:

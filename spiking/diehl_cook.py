@@ -63,11 +63,20 @@ INPUT_SIZE = 784
 PIXEL_MAX = 255.0
 
 
+# How a membrane advances one step: a fraction f of the way to the potential its conductances
+# pull it to (see membrane_step). "euler": f = a, forward Euler as Brian 1 and the Brian2 port run
+# the authors' code; it overshoots once a > 1 and diverges once a > 2 (check_membranes).
+# "exponential": f = 1 - exp(-a), exact for the step's conductances (exponential Euler); never
+# overshoots, whatever the inhibition.
+MEMBRANE_UPDATES = ("euler", "exponential")
+
+
 @dataclass(frozen=True)
 class DiehlCookParameters:
     """The network's constants; the defaults are those of the authors' public code."""
 
     dt_ms: float = 0.5
+    membrane_update: str = "euler"  # one of MEMBRANE_UPDATES
     presentation_ms: float = 350.0
     rest_ms: float = 150.0
     pixel_rate_divisor: float = 8.0  # rate (Hz) = pixel (0-255) / 8 * intensity
@@ -114,6 +123,10 @@ class DiehlCookParameters:
     nu_pre: float = 0.0001
     nu_post: float = 0.01
 
+    def __post_init__(self):
+        if self.membrane_update not in MEMBRANE_UPDATES:
+            raise ValueError(f"membrane_update must be one of {MEMBRANE_UPDATES}, got {self.membrane_update!r}")
+
     @property
     def slot_ms(self) -> float:
         return self.presentation_ms + self.rest_ms
@@ -141,7 +154,10 @@ def with_overrides(params: DiehlCookParameters, overrides: dict[str, object]) ->
     if unknown := sorted(set(overrides) - set(types)):
         raise ValueError(f"the Diehl & Cook model has no constant {unknown[0]!r}; it has {sorted(types)}")
     for name, value in overrides.items():
-        if (isinstance(value, bool) != (types[name] is bool) or not isinstance(value, (int, float))
+        if types[name] is str:
+            if not isinstance(value, str):
+                raise ValueError(f"{name} must be a name, got {value!r}")
+        elif (isinstance(value, bool) != (types[name] is bool) or not isinstance(value, (int, float))
                 or (types[name] is int and value != int(value))):
             raise ValueError(f"{name} must be of type {types[name].__name__}, got {value!r}")
     return replace(params, **{name: types[name](value) for name, value in overrides.items()})
@@ -154,7 +170,7 @@ def namespace_of(params: DiehlCookParameters) -> dict:
     units = {"_mV": mV, "_ms": ms}
     namespace = {}
     for field in fields(params):
-        if field.name == "dt_ms":  # the groups' own clock variable
+        if field.name in ("dt_ms", "membrane_update"):  # the groups' clock variable; a choice of code
             continue
         value = getattr(params, field.name)
         suffix = next((s for s in units if field.name.endswith(s)), None)
@@ -173,10 +189,11 @@ def namespace_of(params: DiehlCookParameters) -> dict:
 # 1 during the first 350 ms of every 500 ms slot, 0 during the rest (integer time steps, no drift)
 PRESENTING = "int((t_in_timesteps % steps_per_slot) < steps_per_presentation)"
 
+# v, ge and gi advance in membrane_step; the group's state updater integrates theta and timer.
 EXCITATORY_EQUATIONS = """
-dv/dt = ((v_rest_e - v) + ge * (-v) + gi * (e_inh_e - v)) / tau_e : volt {membrane_flags}
-dge/dt = -ge / tau_ge : 1
-dgi/dt = -gi / tau_gi : 1
+v : volt
+ge : 1
+gi : 1
 dtheta/dt = -plasticity * theta / tau_theta : volt
 dtimer/dt = timer_rate : second
 post1 : 1  # STDP traces of this neuron's spikes (reset to 1, decaying exactly with tau_post1/2)
@@ -190,10 +207,28 @@ EXCITATORY_RESET = "v = v_reset_e; theta += plasticity * theta_plus; timer = 0*m
 POST_TRACE_DECAY = "post1 *= post1_decay; post2 *= post2_decay"  # exp(-dt/tau) per step: exact
 
 INHIBITORY_EQUATIONS = """
-dv/dt = ((v_rest_i - v) + ge * (-v) + gi * (e_inh_i - v)) / tau_i : volt (unless refractory)
-dge/dt = -ge / tau_ge : 1
-dgi/dt = -gi / tau_gi : 1
+v : volt
+ge : 1
+gi : 1
 """
+
+
+def membrane_step(population: str, update: str, clamped: bool) -> str:
+    """Brian2 code advancing ``population``'s (``"e"`` or ``"i"``) membrane and conductances by dt.
+
+    dv/dt = ((v_rest - v) + ge (0 mV - v) + gi (E_inh - v)) / tau = (v_inf - v) a / dt, with
+    a = dt (1 + ge + gi) / tau and v_inf = (v_rest + gi E_inh) / (1 + ge + gi); so one step moves v
+    the fraction f(a) of :data:`MEMBRANE_UPDATES` towards v_inf, with the conductances of the
+    step's start. Then the conductances decay by forward Euler's 1 - dt / tau_g (which gives a
+    spike's conductance the same integral, w tau_g, as the continuous decay). ``clamped``: v is
+    held while refractory.
+    """
+    conductance = "(1 + ge + gi)"
+    a = f"dt * {conductance} / tau_{population}"
+    fraction = a if update == "euler" else f"(1 - exp(-{a}))"
+    gate = "int(not_refractory) * " if clamped else ""
+    return (f"v += {gate}{fraction} * ((v_rest_{population} + gi * e_inh_{population}) / {conductance} - v)\n"
+            "ge *= 1 - dt / tau_ge\ngi *= 1 - dt / tau_gi")
 
 # Poisson input as a Bernoulli trial per time step (probability rate * dt), drawn as the geometric
 # number of steps to the next spike: one random number per spike instead of one per step.
@@ -301,17 +336,19 @@ def build_network(params: DiehlCookParameters, n_excitatory: int, slots: int) ->
     inputs.image = linked_var(controller, "image", index=np.zeros(INPUT_SIZE, dtype=int))
     inputs.intensity = linked_var(controller, "intensity", index=np.zeros(INPUT_SIZE, dtype=int))
 
-    membrane_flags = "(unless refractory)" if params.clamp_v_e_refractory else ""
     excitatory = NeuronGroup(
-        n_excitatory, EXCITATORY_EQUATIONS.format(membrane_flags=membrane_flags),
-        threshold=EXCITATORY_THRESHOLD, reset=EXCITATORY_RESET,
+        n_excitatory, EXCITATORY_EQUATIONS, threshold=EXCITATORY_THRESHOLD, reset=EXCITATORY_RESET,
         refractory=params.refractory_e_ms * ms, method="euler", namespace=namespace, name="excitatory",
     )
     excitatory.run_regularly(POST_TRACE_DECAY, when="groups", name="post_trace_decay")
     inhibitory = NeuronGroup(
         n_excitatory, INHIBITORY_EQUATIONS, threshold="v > v_thresh_i", reset="v = v_reset_i",
-        refractory=params.refractory_i_ms * ms, method="euler", namespace=namespace, name="inhibitory",
+        refractory=params.refractory_i_ms * ms, namespace=namespace, name="inhibitory",
     )
+    # after the state updaters (order 0), which set not_refractory for this step
+    for group, population, clamped in ((excitatory, "e", params.clamp_v_e_refractory), (inhibitory, "i", True)):
+        group.run_regularly(membrane_step(population, params.membrane_update, clamped), when="groups", order=1,
+                            name=f"{group.name}_membrane")
 
     input_to_excitatory = Synapses(
         inputs, excitatory, STDP_MODEL, on_pre=STDP_ON_PRE, on_post=STDP_ON_POST,
@@ -471,10 +508,12 @@ def check_membranes(state: NetworkState, params: DiehlCookParameters) -> None:
         outside = ~np.isfinite(v_mV) | (v_mV < low) | (v_mV > high)
         if outside.any():
             worst = v_mV[outside][np.argmax(np.nan_to_num(np.abs(v_mV[outside]), nan=np.inf))]
+            cause = (f"forward Euler at dt = {params.dt_ms:g} ms diverges once 1 + ge + gi > 2 tau / dt = "
+                     f"{2 * tau_ms / params.dt_ms:g}; membrane_update=exponential is stable"
+                     if params.membrane_update == "euler" else "the membrane update diverged")
             raise MembraneRunaway(
                 f"numerical runaway: {outside.sum()} {name} membrane potentials left [{low:g}, {high:g}] mV "
-                f"(one at {worst:.3g} mV); forward Euler at dt = {params.dt_ms:g} ms diverges once "
-                f"1 + ge + gi > 2 tau / dt = {2 * tau_ms / params.dt_ms:g}"
+                f"(one at {worst:.3g} mV); {cause}"
             )
 
 

@@ -14,6 +14,7 @@ from idx_datasets import load
 from spikebridge.runs import RunError
 from spiking.block_runner import RuntimeBlockRunner, claim_build_dir
 from spiking.diehl_cook import (
+    MEMBRANE_UPDATES,
     PRESETS,
     DiehlCookParameters,
     MembraneRunaway,
@@ -197,7 +198,9 @@ def test_overridden_constants_replace_only_what_is_named():
     changed = with_overrides(DiehlCookParameters(), {"theta_plus_mV": 0.025, "min_spikes": 4})
     assert changed.theta_plus_mV == 0.025 and changed.min_spikes == 4 and isinstance(changed.min_spikes, int)
     assert replace(changed, theta_plus_mV=0.05, min_spikes=5) == DiehlCookParameters()
-    for bad in ({"theta_plus": 0.1}, {"clamp_v_e_refractory": 1}, {"theta_plus_mV": "high"}):
+    assert with_overrides(DiehlCookParameters(), {"membrane_update": "exponential"}).membrane_update == "exponential"
+    for bad in ({"theta_plus": 0.1}, {"clamp_v_e_refractory": 1}, {"theta_plus_mV": "high"},
+                {"membrane_update": "rk4"}, {"membrane_update": 1}):
         with pytest.raises(ValueError):
             with_overrides(DiehlCookParameters(), bad)
 
@@ -245,6 +248,35 @@ def test_synchronous_inhibition_runs_forward_euler_away_without_the_refractory_c
     assert block.counts.sum() == 400 and np.all(np.abs(end.v_e_mV - paper.v_rest_e_mV) < 1)
     with pytest.raises(MembraneRunaway, match="1 inhibitory membrane potentials left.*nan mV"):
         check_membranes(replace(end, v_i_mV=np.where(np.arange(400) == 7, np.nan, end.v_i_mV)), paper)
+
+
+def test_exponential_membrane_update_survives_the_inhibition_of_1600_neurons():
+    """With 1600 neurons, 100 firing together send gi = 1700 to the rest: forward Euler's step
+    (a = dt (1 + gi) / tau_e = 8.5) diverges, the exponential update relaxes every membrane towards
+    E_inh and back to rest, and only the 100 spike."""
+    neurons, firing = 1600, 100
+    blank = np.zeros((1, 784))
+    euler = DiehlCookParameters()
+    with pytest.raises(MembraneRunaway, match="membrane_update=exponential is stable"):
+        RuntimeBlockRunner(euler, neurons, 1, codegen_target="numpy").run_block(
+            _synchronous_start(euler, neurons, firing), blank, 2.0, True, seed=1)
+    exponential = replace(euler, membrane_update="exponential")
+    end, block = RuntimeBlockRunner(exponential, neurons, 1, codegen_target="numpy").run_block(
+        _synchronous_start(exponential, neurons, firing), blank, 2.0, True, seed=1)
+    assert block.counts.sum() == firing and np.all(np.abs(end.v_e_mV - euler.v_rest_e_mV) < 1)
+
+
+def test_membrane_updates_agree_while_the_step_is_small():
+    """Without inhibition a = dt (1 + ge) / tau is small and both updates drive the same spikes."""
+    images = load("mnist", "train").images
+    counts = []
+    for update in MEMBRANE_UPDATES:
+        params = DiehlCookParameters(membrane_update=update)
+        runner = RuntimeBlockRunner(params, 1, 1, codegen_target="numpy")  # one neuron: no inhibition
+        state = replace(initial_state(params, 1, np.random.default_rng(0)), v_e_mV=np.full(1, params.v_rest_e_mV))
+        _, block = runner.run_block(state, pixel_block(images, 0, 1, 1), 2.0, False, seed=3)
+        counts.append(block.counts.sum())
+    assert counts[0] > 0 and abs(counts[1] - counts[0]) <= 1
 
 
 def test_a_runaway_stops_training_without_saving_the_diverged_state(tmp_path, monkeypatch, mnist_folder):
