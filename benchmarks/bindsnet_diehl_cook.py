@@ -37,10 +37,10 @@ def import_model():
     """``bindsnet.models.DiehlAndCook2015``, ``bindsnet.encoding.poisson`` and
     ``bindsnet.network.monitors.Monitor`` without running BindsNET's package ``__init__`` (which
     needs gymnasium and torchvision)."""
-    spec = importlib.util.find_spec("bindsnet")
-    if spec is None:
-        raise ImportError("BindsNET is not installed: `make install-peers` installs it without its pins")
     if "bindsnet" not in sys.modules:
+        spec = importlib.util.find_spec("bindsnet")
+        if spec is None:
+            raise ImportError("BindsNET is not installed: `make install-peers` installs it without its pins")
         package = types.ModuleType("bindsnet")
         package.__path__ = list(spec.submodule_search_locations)
         sys.modules["bindsnet"] = package
