@@ -28,6 +28,7 @@ for with ``--compute-capability`` (e.g. 9.0).
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from pathlib import Path
 
@@ -44,9 +45,9 @@ RESULTS = Path(__file__).parent / "results" / "diehl_cook_speed.json"
 
 
 def compiled_speed(params, neurons: int, images: np.ndarray, block_slots: int, blocks: int, threads: int,
-                   device: str = "cpp_standalone", profile: bool = False) -> dict:
+                   device: str = "cpp_standalone", profile: bool = False, flush_subnormals: bool = True) -> dict:
     runner = StandaloneBlockRunner(params, neurons, block_slots, build_dir_root(), threads=threads, device=device,
-                                   profile=profile)
+                                   profile=profile, flush_subnormals=flush_subnormals)
     if blocks == 0:  # --build-only
         return {"images": 0, "compile_seconds": runner.compile_seconds, "threads": threads, "device": device}
     state = initial_state(params, neurons, np.random.default_rng(0))
@@ -137,6 +138,8 @@ def main() -> None:
     parser.add_argument("--runtime-images", type=int, default=20)
     parser.add_argument("--bindsnet-images", type=int, default=100, help="BindsNET training images to time (0: skip)")
     parser.add_argument("--profile", action="store_true", help="CPU time per code object of the last compiled block")
+    parser.add_argument("--subnormals", choices=["flushed", "kept", "both"], default="flushed",
+                        help="compiled blocks with subnormal floats flushed to zero (the default), kept, or both")
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="OpenMP thread counts to time")
     parser.add_argument("--device", choices=["cpp_standalone", "cuda_standalone"], default="cpp_standalone")
     parser.add_argument("--build-only", action="store_true", help="compile the blocks, run nothing")
@@ -156,16 +159,20 @@ def main() -> None:
     for neurons in args.sizes:
         skip_runtime = args.build_only or args.runtime_images == 0
         runtime = None if skip_runtime else runtime_loop_speed(params, neurons, images, args.runtime_images)
-        for threads in args.threads:
+        subnormals = ["flushed", "kept"] if args.subnormals == "both" else [args.subnormals]
+        for threads, subnormal in itertools.product(args.threads, subnormals):
             compiled = compiled_speed(params, neurons, images, args.block_slots, 0 if args.build_only else args.blocks,
-                                      threads, args.device, args.profile)
+                                      threads, args.device, args.profile, subnormal == "flushed")
+            compiled["subnormals"] = subnormal
             if args.build_only:
                 print(f"{neurons} neurons: {args.device} built in {compiled['compile_seconds']:.1f} s", flush=True)
                 rows.append({"neurons": neurons, "compiled": compiled})
                 continue
-            bindsnet = bindsnet_speed(neurons, images, args.bindsnet_images, threads) if args.bindsnet_images else None
+            timed_peers = args.bindsnet_images and subnormal == subnormals[0]
+            bindsnet = bindsnet_speed(neurons, images, args.bindsnet_images, threads) if timed_peers else None
             rows.append({"neurons": neurons, "compiled": compiled, "runtime_loop": runtime, "bindsnet": bindsnet})
-            print(f"{neurons} neurons, {threads} thread(s): {args.device} {compiled['images_per_second']:.1f} img/s"
+            print(f"{neurons} neurons, {threads} thread(s), subnormals {subnormal}: {args.device} "
+                  f"{compiled['images_per_second']:.1f} img/s"
                   + (f", runtime loop {runtime['images_per_second']:.2f} img/s" if runtime else "")
                   + (f", BindsNET {bindsnet['images_per_second']:.2f} img/s" if bindsnet else ""), flush=True)
 

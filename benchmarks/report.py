@@ -257,17 +257,32 @@ def diehl_cook_seeds() -> str:
     return markdown(header, rows, "rrrrr") + sources(DIEHL_COOK_SWEEP)
 
 
+def _speed_against(row: dict, peer: str) -> list[str]:
+    """A peer's images/s and the compiled blocks' speed over it, or dashes where it was not timed."""
+    if not row.get(peer):
+        return ["—", "—"]
+    ratio = row["compiled"]["images_per_second"] / row[peer]["images_per_second"]
+    return [f"{row[peer]['images_per_second']:.2f}", f"{ratio:.1f}×"]
+
+
 def speed_table(name: str) -> str:
+    saved = record(name)
+    with_bindsnet = any(row.get("bindsnet") for row in saved["rows"])
+    with_subnormals = "membrane_update" in saved  # since subnormals are flushed (records before kept them)
     rows = []
-    for row in record(name)["rows"]:
-        compiled, runtime = row["compiled"], row["runtime_loop"]
-        rows.append([str(row["neurons"]), str(compiled["threads"]), f"{compiled['images_per_second']:.1f}",
-                     f"{runtime['images_per_second']:.2f}", f"{row['ratio']:.1f}×",
+    for row in saved["rows"]:
+        compiled = row["compiled"]
+        peers = _speed_against(row, "runtime_loop") + (_speed_against(row, "bindsnet") if with_bindsnet else [])
+        subnormals = [compiled.get("subnormals", "flushed")] if with_subnormals else []
+        rows.append([str(row["neurons"]), str(compiled["threads"]), *subnormals, f"{compiled['images_per_second']:.1f}",
+                     *peers,
                      f"{compiled['compile_seconds']:.1f}", f"{compiled['spikes_per_image']:.1f}",
                      percent(compiled["re_presentation_fraction"], 1)])
-    header = ["neurons", "OpenMP threads", "compiled (img/s)", "runtime loop (img/s)", "ratio", "compile (s)",
-              "spikes/image", "re-presented"]
-    return markdown(header, rows, "rrrrrrrr") + sources(name)
+    header = ["neurons", "OpenMP threads", *(["subnormal floats"] if with_subnormals else []), "compiled (img/s)",
+              "runtime loop (img/s)", "ratio",
+              *(["BindsNET (img/s)", "ratio"] if with_bindsnet else []), "compile (s)", "spikes/image", "re-presented"]
+    caption = f"\nMembrane update: {saved['membrane_update']}.\n" if "membrane_update" in saved else ""
+    return markdown(header, rows, "r" * len(header)) + caption + sources(name)
 
 
 def diehl_cook_speed() -> str:
@@ -276,6 +291,14 @@ def diehl_cook_speed() -> str:
 
 def diehl_cook_speed_current() -> str:
     return speed_table("diehl_cook_speed_current.json")
+
+
+def diehl_cook_speed_bindsnet() -> str:
+    return speed_table("diehl_cook_speed_bindsnet.json")
+
+
+def diehl_cook_speed_bindsnet_exponential() -> str:
+    return speed_table("diehl_cook_speed_bindsnet_exponential.json")
 
 
 def sweeps_speed() -> str:
@@ -760,7 +783,8 @@ def reproductions() -> str:
 TABLES: dict[str, Callable[[], str]] = {function.__name__.replace("_", "-"): function for function in (
     demo, reproductions, baselines, mlp_equivalence, conversion_options, conversion_options_earlier,
     peers_mlp_retrained, peers_mlp_earlier, peers_cnn_retrained, peers_cnn_earlier, diehl_cook_accuracy,
-    diehl_cook_seeds, diehl_cook_speed, diehl_cook_speed_current, sweeps_speed, neuron_step, surrogate_speed,
+    diehl_cook_seeds, diehl_cook_speed, diehl_cook_speed_current, diehl_cook_speed_bindsnet,
+    diehl_cook_speed_bindsnet_exponential, sweeps_speed, neuron_step, surrogate_speed,
     surrogate_accuracy, conversion_vs_surrogate_mlp, conversion_vs_surrogate_cnn, conversion_vs_surrogate_mlp_membrane,
     held_out_snn_mlp, held_out_snn_gru, log_findings, log_spiking,
     weber_fechner, mesh_neurons, mesh_window, mesh_grid_shape, mesh_energy, mesh_speed, held_out_mesh,

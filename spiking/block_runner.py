@@ -131,11 +131,12 @@ class StandaloneBlockRunner:
     """Blocks compiled once with ``cpp_standalone`` or ``cuda_standalone`` and re-run via run_args.
 
     ``profile``: time every code object; :meth:`profile_seconds` reads the last block's times.
+    ``flush_subnormals``: see :func:`_flush_subnormals_to_zero` (``False`` only to measure it).
     """
 
     def __init__(
         self, params: DiehlCookParameters, n_excitatory: int, slots: int, build_root: Path,
-        threads: int = 1, device: str = "cpp_standalone", profile: bool = False,
+        threads: int = 1, device: str = "cpp_standalone", profile: bool = False, flush_subnormals: bool = True,
     ):
         import brian2
         from brian2.utils.logger import BrianLogger
@@ -144,8 +145,8 @@ class StandaloneBlockRunner:
         if device == "cuda_standalone":
             _use_cpp17_for_cuda()
         brian2.get_device().reinit()  # a process may build several networks, one at a time
-        key = json.dumps([asdict(params), n_excitatory, slots, threads, device, profile, brian2.__version__],
-                         sort_keys=True)
+        key = json.dumps([asdict(params), n_excitatory, slots, threads, device, profile, flush_subnormals,
+                          brian2.__version__], sort_keys=True)
         self.build_dir, self._lock = claim_build_dir(
             Path(build_root) / f"diehl-cook-{device}-{hashlib.sha256(key.encode()).hexdigest()[:16]}")
         brian2.set_device(device, directory=str(self.build_dir), build_on_run=False)
@@ -156,7 +157,7 @@ class StandaloneBlockRunner:
         BrianLogger.suppress_name("overwritten_env_var")
         self.net: DiehlCookNetwork = build_network(params, n_excitatory, slots)
         self.device.insert_code("main", _seed_from_environment(device, threads))
-        if device == "cpp_standalone":
+        if device == "cpp_standalone" and flush_subnormals:
             self.device.insert_code("main", _flush_subnormals_to_zero(threads))
         self.device.apply_run_args()
         # Pathway delays cannot be set through run_args (Brian2 2.9 names them after the pathway),

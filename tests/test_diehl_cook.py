@@ -12,7 +12,7 @@ import pytest
 import spikebridge.diehl_cook_runs as runs
 from idx_datasets import load
 from spikebridge.runs import RunError
-from spiking.block_runner import RuntimeBlockRunner, claim_build_dir
+from spiking.block_runner import RuntimeBlockRunner, StandaloneBlockRunner, claim_build_dir
 from spiking.diehl_cook import (
     MEMBRANE_UPDATES,
     PRESETS,
@@ -301,3 +301,21 @@ def test_runs_at_the_same_time_take_build_folders_of_their_own(tmp_path):
     assert third == first
     second_lock.close()
     third_lock.close()
+
+
+@pytest.mark.slow
+def test_flushing_subnormals_to_zero_changes_no_spike(tmp_path, mnist_folder):
+    """The compiled blocks treat subnormal floats as zero (much faster on CPUs with slow subnormal
+    arithmetic); the traces and conductances they cut are below 1e-308, so every spike stays."""
+    params = DiehlCookParameters()
+    images = load("mnist", "train").images
+    outcomes = []
+    for flush in (True, False):
+        runner = StandaloneBlockRunner(params, 25, 20, tmp_path, flush_subnormals=flush)
+        state = initial_state(params, 25, np.random.default_rng(0))
+        outcomes.append(runner.run_block(state, pixel_block(images, 0, 20, 20), 2.0, True, seed=5))
+    (flushed_end, flushed), (kept_end, kept) = outcomes
+    assert len(flushed.spike_times_ms) > 20
+    assert np.array_equal(flushed.spike_times_ms, kept.spike_times_ms)
+    assert np.array_equal(flushed.spike_neurons, kept.spike_neurons)
+    assert np.allclose(flushed_end.weights, kept_end.weights, rtol=0, atol=1e-12)
