@@ -46,11 +46,11 @@ RESULTS = Path(__file__).parent / "results" / "diehl_cook_speed.json"
 
 def compiled_speed(params, neurons: int, images: np.ndarray, block_slots: int, blocks: int, threads: int,
                    device: str = "cpp_standalone", profile: bool = False, flush_subnormals: bool = True) -> dict:
+    state = initial_state(params, neurons, np.random.default_rng(0))
     runner = StandaloneBlockRunner(params, neurons, block_slots, build_dir_root(), threads=threads, device=device,
-                                   profile=profile, flush_subnormals=flush_subnormals)
+                                   profile=profile, flush_subnormals=flush_subnormals, delays_ms=state.delays_ms)
     if blocks == 0:  # --build-only
         return {"images": 0, "compile_seconds": runner.compile_seconds, "threads": threads, "device": device}
-    state = initial_state(params, neurons, np.random.default_rng(0))
     position, intensity, done, presentations, spikes = 0, params.initial_intensity, 0, 0, 0
     started = time.perf_counter()
     for block in range(blocks):

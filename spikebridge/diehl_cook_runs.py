@@ -171,13 +171,14 @@ def train(
 ) -> Path:
     """Train a new network in a new run folder under ``runs_root`` (or in ``directory``, a sweep's
     cell); returns the folder."""
-    runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(), config.threads)
+    state = initial_state(params, config.neurons, np.random.default_rng(config.seed))
+    runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(), config.threads,
+                         state.delays_ms)
     directory = run_folder(runs_root, f"diehl-cook-{config.neurons}", directory)
     write_json(directory, CONFIG_FILE, {
         "kind": "diehl-cook", "run": asdict(config), "parameters": asdict(params), "command": command_line(),
         "environment": environment(),
     })
-    state = initial_state(params, config.neurons, np.random.default_rng(config.seed))
     progress = Progress(intensity=params.initial_intensity)
     _continue(directory, config, params, state, progress, progress_bar, runner)
     return directory
@@ -206,7 +207,7 @@ def _continue(directory, config, params, state, progress, progress_bar, runner=N
         return
     images = load(config.dataset, "train").head(config.images)
     runner = runner or make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(),
-                                   config.threads)
+                                   config.threads, state.delays_ms)
     images_at_checkpoint = progress.images_done
     with tqdm(total=target, initial=progress.images_done, unit="img", desc=f"Diehl & Cook {config.neurons}",
               disable=not progress_bar, smoothing=0.1) as bar:
@@ -308,7 +309,8 @@ def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int =
     threads = threads or config.threads
     seed = config.seed + EVALUATION_SEED_OFFSET
     started = provenance(seeds={"network": config.seed, "evaluation": seed}, threads={"openmp": threads})
-    runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(), threads)
+    runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(), threads,
+                         state.delays_ms)
     figures, first_block = frozen_evaluation(runner, state, config.dataset, labelling_images, test_images, seed,
                                              progress_bar)
     defaults = asdict(DiehlCookParameters())

@@ -38,6 +38,7 @@ from spiking.diehl_cook import (
     read_presentations,
     read_state,
     state_values,
+    synapse_order,
 )
 
 DEVICES = ("cpp_standalone", "runtime", "cuda_standalone")
@@ -132,11 +133,14 @@ class StandaloneBlockRunner:
 
     ``profile``: time every code object; :meth:`profile_seconds` reads the last block's times.
     ``flush_subnormals``: see :func:`_flush_subnormals_to_zero` (``False`` only to measure it).
+    ``delays_ms``: the synaptic delays of the states it will run, to store the synapses in
+    :func:`spiking.diehl_cook.synapse_order` (faster; any state runs correctly either way).
     """
 
     def __init__(
         self, params: DiehlCookParameters, n_excitatory: int, slots: int, build_root: Path,
         threads: int = 1, device: str = "cpp_standalone", profile: bool = False, flush_subnormals: bool = True,
+        delays_ms: np.ndarray | None = None,
     ):
         import brian2
         from brian2.utils.logger import BrianLogger
@@ -145,7 +149,8 @@ class StandaloneBlockRunner:
         if device == "cuda_standalone":
             _use_cpp17_for_cuda()
         brian2.get_device().reinit()  # a process may build several networks, one at a time
-        key = json.dumps([asdict(params), n_excitatory, slots, threads, device, profile, flush_subnormals,
+        layout = None if delays_ms is None else hashlib.sha256(synapse_order(delays_ms, params.dt_ms)).hexdigest()
+        key = json.dumps([asdict(params), n_excitatory, slots, threads, device, profile, flush_subnormals, layout,
                           brian2.__version__], sort_keys=True)
         self.build_dir, self._lock = claim_build_dir(
             Path(build_root) / f"diehl-cook-{device}-{hashlib.sha256(key.encode()).hexdigest()[:16]}")
@@ -155,7 +160,7 @@ class StandaloneBlockRunner:
             brian2.prefs.devices.cpp_standalone.openmp_threads = threads if threads > 1 else 0
         # every block passes a new seed in the same variable; Brian2 reports each change
         BrianLogger.suppress_name("overwritten_env_var")
-        self.net: DiehlCookNetwork = build_network(params, n_excitatory, slots)
+        self.net: DiehlCookNetwork = build_network(params, n_excitatory, slots, delays_ms)
         self.device.insert_code("main", _seed_from_environment(device, threads))
         if device == "cpp_standalone" and flush_subnormals:
             self.device.insert_code("main", _flush_subnormals_to_zero(threads))
@@ -244,10 +249,12 @@ def require_device(device: str) -> None:
 
 
 def make_runner(
-    device: str, params: DiehlCookParameters, n_excitatory: int, slots: int, build_root: Path, threads: int = 1
+    device: str, params: DiehlCookParameters, n_excitatory: int, slots: int, build_root: Path, threads: int = 1,
+    delays_ms: np.ndarray | None = None,
 ):
-    """A block runner for ``device`` (one of :data:`DEVICES`)."""
+    """A block runner for ``device`` (one of :data:`DEVICES`); ``delays_ms``: see
+    :class:`StandaloneBlockRunner`."""
     require_device(device)
     if device == "runtime":
         return RuntimeBlockRunner(params, n_excitatory, slots)
-    return StandaloneBlockRunner(params, n_excitatory, slots, build_root, threads, device)
+    return StandaloneBlockRunner(params, n_excitatory, slots, build_root, threads, device, delays_ms=delays_ms)

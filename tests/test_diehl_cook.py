@@ -21,6 +21,7 @@ from spiking.diehl_cook import (
     check_membranes,
     initial_state,
     pixel_block,
+    synapse_order,
     with_overrides,
 )
 from spiking.stdp_window import weight_change, window
@@ -281,7 +282,7 @@ def test_membrane_updates_agree_while_the_step_is_small():
 
 def test_a_runaway_stops_training_without_saving_the_diverged_state(tmp_path, monkeypatch, mnist_folder):
     monkeypatch.setattr(runs, "initial_state", lambda params, neurons, rng: _synchronous_start(params, neurons, 40))
-    monkeypatch.setattr(runs, "make_runner", lambda device, params, neurons, slots, root, threads:
+    monkeypatch.setattr(runs, "make_runner", lambda device, params, neurons, slots, root, threads, delays_ms:
                         RuntimeBlockRunner(params, neurons, slots, codegen_target="numpy"))
     config = runs.DiehlCookRunConfig(neurons=400, images=10, block_slots=1, device="runtime")
     with pytest.raises(RunError, match="numerical runaway.*stopped after 0 images.*keeps no checkpoint"):
@@ -319,3 +320,30 @@ def test_flushing_subnormals_to_zero_changes_no_spike(tmp_path, mnist_folder):
     assert np.array_equal(flushed.spike_times_ms, kept.spike_times_ms)
     assert np.array_equal(flushed.spike_neurons, kept.spike_neurons)
     assert np.allclose(flushed_end.weights, kept_end.weights, rtol=0, atol=1e-12)
+
+
+def test_synapse_order_groups_each_inputs_synapses_by_arrival_step():
+    delays = DiehlCookParameters().input_delay_max_ms * np.random.default_rng(2).random((784, 30))
+    order = synapse_order(delays, 0.5)
+    assert sorted(order) == list(range(784 * 30))
+    rows, columns = np.divmod(order, 30)
+    assert np.array_equal(rows, np.repeat(np.arange(784), 30))  # input by input
+    steps = np.rint(delays[rows, columns] / 0.5).reshape(784, 30)
+    assert np.all(np.diff(steps, axis=1) >= 0)
+
+
+@pytest.mark.slow
+def test_stored_synapse_order_changes_no_spike(tmp_path, mnist_folder):
+    """Storing the synapses in arrival order is a memory layout: the same block gives the same
+    spikes and weights as input-by-input storage."""
+    params = DiehlCookParameters()
+    images = load("mnist", "train").images
+    state = initial_state(params, 25, np.random.default_rng(0))
+    outcomes = [StandaloneBlockRunner(params, 25, 20, tmp_path, delays_ms=delays).run_block(
+        state, pixel_block(images, 0, 20, 20), 2.0, True, seed=5) for delays in (None, state.delays_ms)]
+    (plain_end, plain), (ordered_end, ordered) = outcomes
+    assert len(plain.spike_times_ms) > 20
+    assert np.array_equal(plain.spike_times_ms, ordered.spike_times_ms)
+    assert np.array_equal(plain.spike_neurons, ordered.spike_neurons)
+    assert np.allclose(plain_end.weights, ordered_end.weights, rtol=0, atol=1e-12)
+    assert np.allclose(plain_end.last_arrival_ms, ordered_end.last_arrival_ms, rtol=0, atol=1e-9)
