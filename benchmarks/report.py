@@ -228,9 +228,9 @@ def _passes(saved: dict) -> str:
     return f"{passes} pass{'es' if passes > 1 else ''}"
 
 
-def diehl_cook_accuracy() -> str:
+def diehl_cook_runs_table(names: list[str]) -> str:
     rows = []
-    for name in DIEHL_COOK_RUNS:
+    for name in names:
         saved = record(name)
         rows.append([str(saved["neurons"]), _passes(saved), _model(saved), str(saved["run"]["seed"]),
                      percent(saved["test_accuracy"]), percent(DIEHL_COOK_2015[saved["neurons"]], 1),
@@ -238,9 +238,17 @@ def diehl_cook_accuracy() -> str:
                      " ".join(map(str, saved["neurons_per_class"])), f"{saved['theta_mV']['mean']:.1f}"])
     header = ["neurons", "training", "model", "seed", "measured", "paper", "presentations per image",
               "neurons per class 0–9", "mean θ (mV)"]
-    commands = dict.fromkeys(record(name)["run"]["command"] for name in DIEHL_COOK_RUNS)
+    commands = dict.fromkeys(record(name)["run"]["command"] for name in names)
     return (markdown(header, rows, "rllrrrrlr") + "\nTrained with " + "; ".join(f"`{c}`" for c in commands) + ".\n"
-            + sources(*DIEHL_COOK_RUNS))
+            + sources(*names))
+
+
+def diehl_cook_accuracy() -> str:
+    return diehl_cook_runs_table(DIEHL_COOK_RUNS)
+
+
+def diehl_cook_exponential_check() -> str:
+    return diehl_cook_runs_table(["diehl_cook_100_1pass.json", "diehl_cook_100_1pass_exponential.json"])
 
 
 def diehl_cook_seeds() -> str:
@@ -299,6 +307,35 @@ def diehl_cook_speed_bindsnet() -> str:
 
 def diehl_cook_speed_bindsnet_exponential() -> str:
     return speed_table("diehl_cook_speed_bindsnet_exponential.json")
+
+
+def diehl_cook_speed_6400() -> str:
+    return speed_table("diehl_cook_speed_6400.json")
+
+
+# what each of Brian2's code objects in a Diehl & Cook block does
+CODE_OBJECTS = {
+    "input_to_excitatory_pre": "input spikes arriving: ge += w, STDP depression",
+    "input_to_excitatory_pre_push_spikes": "input spikes queued by synaptic delay",
+    "excitatory_membrane": "excitatory membranes and conductances",
+    "inhibitory_membrane": "inhibitory membranes and conductances",
+    "input_to_excitatory_post": "excitatory spikes: STDP potentiation",
+    "normalise": "weight normalisation (once a presentation)",
+    "input_to_excitatory_summed_variable_w_total_post": "weight sums (once a presentation)",
+}
+
+
+def diehl_cook_profile() -> str:
+    saved = record("diehl_cook_profile.json")
+    rows = []
+    for row in saved["rows"]:
+        profile = row["compiled"]["profile_seconds_last_block"]
+        total = sum(profile.values())
+        shares = {name.split("_codeobject")[0]: seconds / total for name, seconds in profile.items()}
+        listed = [percent(shares.get(name, 0.0), 0) for name in CODE_OBJECTS]
+        rows.append([str(row["neurons"]), *listed, percent(1 - sum(shares.get(name, 0.0) for name in CODE_OBJECTS), 0)])
+    header = ["neurons", *CODE_OBJECTS.values(), "everything else (thresholds, traces, input, controller)"]
+    return markdown(header, rows, "r" * len(header)) + sources("diehl_cook_profile.json")
 
 
 def sweeps_speed() -> str:
@@ -783,8 +820,10 @@ def reproductions() -> str:
 TABLES: dict[str, Callable[[], str]] = {function.__name__.replace("_", "-"): function for function in (
     demo, reproductions, baselines, mlp_equivalence, conversion_options, conversion_options_earlier,
     peers_mlp_retrained, peers_mlp_earlier, peers_cnn_retrained, peers_cnn_earlier, diehl_cook_accuracy,
+    diehl_cook_exponential_check,
     diehl_cook_seeds, diehl_cook_speed, diehl_cook_speed_current, diehl_cook_speed_bindsnet,
-    diehl_cook_speed_bindsnet_exponential, sweeps_speed, neuron_step, surrogate_speed,
+    diehl_cook_speed_bindsnet_exponential, diehl_cook_speed_6400, diehl_cook_profile, sweeps_speed, neuron_step,
+    surrogate_speed,
     surrogate_accuracy, conversion_vs_surrogate_mlp, conversion_vs_surrogate_cnn, conversion_vs_surrogate_mlp_membrane,
     held_out_snn_mlp, held_out_snn_gru, log_findings, log_spiking,
     weber_fechner, mesh_neurons, mesh_window, mesh_grid_shape, mesh_energy, mesh_speed, held_out_mesh,

@@ -39,9 +39,11 @@ potentials, conductances, spike timers and STDP traces across blocks, but not re
 or spikes in flight (neither exists at the end of a 150 ms silent rest); (2) Poisson input is a
 Bernoulli trial per time step as in Brian's PoissonGroup, drawn as geometric waiting times;
 (3) evaluation presentations use the same re-presentation rule with frozen weights and theta,
-as the authors' test mode does. Neurons are integrated with forward Euler, as in the Brian2
-port of the model and in Brian 1; a block whose membranes diverged is refused
-(:func:`check_membranes`).
+as the authors' test mode does. Membranes are integrated with forward Euler by default, as in
+the Brian2 port of the model and in Brian 1; a block whose membranes diverged is refused
+(:func:`check_membranes`). From 1600 neurons on the lateral inhibition makes forward Euler
+diverge; ``membrane_update="exponential"`` (:func:`membrane_step`) is exact for each step's
+conductances and stable.
 
 The defaults are the parameter table of the paper and of the authors' code as written. Brian 1.4
 executes that code differently in three places, each measured here by running the authors' rules
@@ -500,7 +502,7 @@ def state_values(net: DiehlCookNetwork, state: NetworkState, plastic: bool, inte
 
 
 class MembraneRunaway(RuntimeError):
-    """Forward Euler diverged: a membrane potential left the range its equation allows."""
+    """The membrane update diverged: a membrane potential left the range its equation allows."""
 
 
 RUNAWAY_MARGIN_MV = 100.0
