@@ -52,8 +52,8 @@ def import_model():
     return DiehlAndCook2015, poisson, Monitor
 
 
-def bindsnet_speed(neurons: int, images: np.ndarray, count: int, threads: int, seed: int = 0) -> dict:
-    """Train BindsNET's network on the first ``count`` images; images/s after a warm-up image."""
+def _network(neurons: int, threads: int, seed: int):
+    """BindsNET's network as its MNIST example builds it, with a monitor of the excitatory spikes."""
     import torch
 
     DiehlAndCook2015, poisson, Monitor = import_model()
@@ -63,16 +63,43 @@ def bindsnet_speed(neurons: int, images: np.ndarray, count: int, threads: int, s
                                dt=DT_MS, norm=78.4, theta_plus=0.05, inpt_shape=(1, 28, 28))
     spikes = Monitor(network.layers["Ae"], state_vars=["s"], time=int(PRESENTATION_MS / DT_MS))
     network.add_monitor(spikes, name="Ae_spikes")
-    rates = torch.as_tensor(images[: count + 1], dtype=torch.float32).view(-1, 1, 28, 28) / 255 * INTENSITY_HZ
+    return network, spikes, poisson
+
+
+def _present(network, spikes, poisson, image: np.ndarray) -> np.ndarray:
+    """Show one image (pixels 0-255) for 250 ms; the excitatory spike counts ``[N]``."""
+    import torch
+
+    rates = torch.tensor(np.asarray(image, dtype=np.float32)).view(1, 28, 28) / 255 * INTENSITY_HZ
+    network.run(inputs={"X": poisson(datum=rates, time=PRESENTATION_MS, dt=DT_MS).unsqueeze(1)},
+                time=PRESENTATION_MS)
+    counts = spikes.get("s").sum(dim=0).view(-1).numpy().astype(np.int64)
+    network.reset_state_variables()
+    return counts
+
+
+def bindsnet_speed(neurons: int, images: np.ndarray, count: int, threads: int, seed: int = 0) -> dict:
+    """Train BindsNET's network on the first ``count`` images; images/s after a warm-up image."""
+    import torch
+
+    network, spikes, poisson = _network(neurons, threads, seed)
     counts = []
     started = None
     for index in range(count + 1):
         if index == 1:  # the first image pays for allocation
             started = time.perf_counter()
-        inputs = {"X": poisson(datum=rates[index], time=PRESENTATION_MS, dt=DT_MS).unsqueeze(1)}
-        network.run(inputs=inputs, time=PRESENTATION_MS)
-        counts.append(int(spikes.get("s").sum()))
-        network.reset_state_variables()
+        counts.append(int(_present(network, spikes, poisson, images[index]).sum()))
     seconds = time.perf_counter() - started
     return {"images": count, "seconds": seconds, "images_per_second": count / seconds, "threads": threads,
             "spikes_per_image": float(np.mean(counts[1:])), "torch": torch.__version__}
+
+
+def bindsnet_responses(neurons: int, train_images: np.ndarray, frozen_sets: list[np.ndarray], threads: int,
+                       seed: int = 0) -> list[np.ndarray]:
+    """Train on ``train_images`` (one presentation each), freeze (no STDP, θ fixed), and return the
+    spike counts ``[images, N]`` for each array of ``frozen_sets``."""
+    network, spikes, poisson = _network(neurons, threads, seed)
+    for image in train_images:
+        _present(network, spikes, poisson, image)
+    network.train(False)
+    return [np.stack([_present(network, spikes, poisson, image) for image in images]) for images in frozen_sets]
