@@ -313,6 +313,21 @@ def diehl_cook_speed_6400() -> str:
     return speed_table("diehl_cook_speed_6400.json")
 
 
+def diehl_cook_bindsnet_accuracy() -> str:
+    saved = record("diehl_cook_bindsnet_accuracy.json")
+    paired = saved["paired"]
+    names = {"ours": ("this toolkit (the paper's model)", paired["only_ours_right"]),
+             "bindsnet": ("BindsNET 0.3.4", paired["only_peer_right"])}
+    rows = [[names[key][0], percent(row["accuracy"]), str(names[key][1]), f"{row['seconds']:.0f}"]
+            for key, row in saved["rows"].items()]
+    header = ["network", "test accuracy", "test images only it gets right",
+              "seconds (train, label, test; ours compiles)"]
+    caption = (f"\n{saved['neurons']} neurons, {saved['train_images']:,} training images, labels from "
+               f"{saved['labelling_images']:,} training images, {saved['test_images']:,} test images; McNemar's "
+               f"exact test on the same test images: p = {paired['mcnemar_p']:.2g}.\n")
+    return markdown(header, rows, "lrrr") + caption + sources("diehl_cook_bindsnet_accuracy.json")
+
+
 # what each of Brian2's code objects in a Diehl & Cook block does
 CODE_OBJECTS = {
     "input_to_excitatory_pre": "input spikes arriving: ge += w, STDP depression",
@@ -822,7 +837,8 @@ TABLES: dict[str, Callable[[], str]] = {function.__name__.replace("_", "-"): fun
     peers_mlp_retrained, peers_mlp_earlier, peers_cnn_retrained, peers_cnn_earlier, diehl_cook_accuracy,
     diehl_cook_exponential_check,
     diehl_cook_seeds, diehl_cook_speed, diehl_cook_speed_current, diehl_cook_speed_bindsnet,
-    diehl_cook_speed_bindsnet_exponential, diehl_cook_speed_6400, diehl_cook_profile, sweeps_speed, neuron_step,
+    diehl_cook_speed_bindsnet_exponential, diehl_cook_speed_6400, diehl_cook_profile, diehl_cook_bindsnet_accuracy,
+    sweeps_speed, neuron_step,
     surrogate_speed,
     surrogate_accuracy, conversion_vs_surrogate_mlp, conversion_vs_surrogate_cnn, conversion_vs_surrogate_mlp_membrane,
     held_out_snn_mlp, held_out_snn_gru, log_findings, log_spiking,
