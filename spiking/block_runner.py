@@ -201,7 +201,6 @@ class StandaloneBlockRunner:
             lock.unlink(missing_ok=True)
         return read_state(net, state), read_presentations(net)
 
-
     def profile_seconds(self) -> dict[str, float]:
         """CPU seconds per code object in the last block, largest first (needs ``profile=True``)."""
         path = self.build_dir / self.results_name / "profiling_info.txt"
