@@ -28,7 +28,7 @@ from spikebridge.diehl_cook_runs import (
     EVALUATION_SEED_OFFSET,
     DiehlCookRunConfig,
     build_dir_root,
-    frozen_responses,
+    frozen_predictions,
     load_checkpoint,
     train,
 )
@@ -47,11 +47,8 @@ def ours(neurons: int, train_images: int, labelling, test, seed: int) -> tuple[n
     with tempfile.TemporaryDirectory() as runs:
         state, _ = load_checkpoint(train(config, runs_root=Path(runs), params=params))
     runner = make_runner(config.device, params, neurons, config.block_slots, build_dir_root(), 1, state.delays_ms)
-    evaluation_seed = seed + EVALUATION_SEED_OFFSET
-    label_counts, _ = frozen_responses(runner, state, labelling.images, evaluation_seed, "labelling")
-    test_counts, _ = frozen_responses(runner, state, test.images, evaluation_seed + 1, "testing")
-    assignments = assign_labels(label_counts, labelling.labels.astype(np.int64))
-    return classify(test_counts, assignments), time.perf_counter() - started
+    predictions, *_ = frozen_predictions(runner, state, labelling, test, seed + EVALUATION_SEED_OFFSET)
+    return predictions, time.perf_counter() - started
 
 
 def bindsnet(neurons: int, training, labelling, test, seed: int) -> tuple[np.ndarray, float]:

@@ -261,6 +261,17 @@ def frozen_responses(runner, state: NetworkState, images: np.ndarray, seed: int,
 EVALUATION_SEED_OFFSET = 7_919  # evaluation blocks draw from seeds no training block uses
 
 
+def frozen_predictions(runner, state: NetworkState, labelling, test, seed: int, progress_bar: bool = True
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Presentations]:
+    """Label the neurons from the frozen network's responses to ``labelling`` (images and labels),
+    then classify the ``test`` images: the predictions, the neurons' classes, the test responses
+    ``[images, N]`` and the first test block's presentations (for rasters)."""
+    label_counts, _ = frozen_responses(runner, state, labelling.images, seed, "labelling", progress_bar)
+    assignments = assign_labels(label_counts, labelling.labels.astype(np.int64))
+    test_counts, first_block = frozen_responses(runner, state, test.images, seed + 1, "testing", progress_bar)
+    return classify(test_counts, assignments), assignments, test_counts, first_block
+
+
 def frozen_evaluation(runner, state: NetworkState, dataset: str, labelling_images: int, test_images: int, seed: int,
                       progress_bar: bool = True) -> tuple[dict, Presentations]:
     """Label the neurons from the frozen network's responses to the first ``labelling_images``
@@ -273,11 +284,10 @@ def frozen_evaluation(runner, state: NetworkState, dataset: str, labelling_image
 
     started = time.perf_counter()
     labelling = load(dataset, "train").head(labelling_images)
-    label_counts, _ = frozen_responses(runner, state, labelling.images, seed, "labelling", progress_bar)
-    assignments = assign_labels(label_counts, labelling.labels.astype(np.int64))
     test = load(dataset, "test").head(test_images)
-    test_counts, first_block = frozen_responses(runner, state, test.images, seed + 1, "testing", progress_bar)
-    matrix = confusion_matrix(test.labels, classify(test_counts, assignments))
+    predictions, assignments, test_counts, first_block = frozen_predictions(runner, state, labelling, test, seed,
+                                                                            progress_bar)
+    matrix = confusion_matrix(test.labels, predictions)
     figures = {
         "neurons": state.n_excitatory,
         "labelling_images": len(labelling),
