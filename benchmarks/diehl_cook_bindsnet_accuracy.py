@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,9 @@ def ours(neurons: int, train_images: int, labelling, test, seed: int) -> tuple[n
     params = DiehlCookParameters()
     with tempfile.TemporaryDirectory() as runs:
         state, _ = load_checkpoint(train(config, runs_root=Path(runs), params=params))
-    runner = make_runner(config.device, params, neurons, config.block_slots, build_dir_root(), 1, state.delays_ms)
-    predictions, *_ = frozen_predictions(runner, state, labelling, test, seed + EVALUATION_SEED_OFFSET)
+    new_runner = partial(make_runner, config.device, params, neurons, config.block_slots, build_dir_root(), 1,
+                         state.delays_ms)
+    predictions, *_ = frozen_predictions(new_runner, state, labelling, test, seed + EVALUATION_SEED_OFFSET)
     return predictions, time.perf_counter() - started
 
 

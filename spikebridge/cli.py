@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import os
 import sys
@@ -25,14 +26,16 @@ from spiking.diehl_cook import PRESETS, DiehlCookParameters, MembraneRunaway, wi
 Formatter = argparse.ArgumentDefaultsHelpFormatter
 
 
-def _image_count(text: str) -> int | None:
-    """``all`` or a positive number of images."""
-    if text == "all":
-        return None
+def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
-        raise argparse.ArgumentTypeError("must be a positive number of images or 'all'")
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
     return value
+
+
+def _image_count(text: str) -> int | None:
+    """``all`` or a positive number of images."""
+    return None if text == "all" else _positive_int(text)
 
 
 def _setting(text: str) -> tuple[str, object]:
@@ -157,7 +160,8 @@ def cmd_diehl_cook_evaluate(args: argparse.Namespace) -> None:
     from spikebridge.diehl_cook_runs import EVALUATION_FILE, evaluate
     from spikebridge.evaluation import format_confusion_matrix
 
-    summary = evaluate(Path(args.run), args.labelling_images, args.test_images, threads=args.threads)
+    summary = evaluate(Path(args.run), args.labelling_images, args.test_images, threads=args.threads,
+                       workers=args.workers)
     print(f"Diehl & Cook {summary['neurons']} neurons after {summary['training_images_seen']} training images: "
           f"test accuracy {100 * summary['test_accuracy']:.2f} % on {summary['test_images']} images")
     print(format_confusion_matrix(np.asarray(summary["confusion_matrix"])))
@@ -264,19 +268,24 @@ def build_parser() -> argparse.ArgumentParser:
     diehl_cook = commands.add_parser(
         "diehl-cook", help="Diehl & Cook (2015) STDP network in Brian2", formatter_class=Formatter
     )
+    from spikebridge.diehl_cook_runs import DiehlCookRunConfig
+    from spikebridge.diehl_cook_runs import evaluate as evaluate_diehl_cook
+
     diehl_cook_commands = diehl_cook.add_subparsers(dest="action", required=True, metavar="ACTION")
     dc_train = diehl_cook_commands.add_parser(
         "train", help="unsupervised STDP training in a resumable run folder", formatter_class=Formatter
     )
-    dc_train.add_argument("--neurons", type=int, default=100, help="excitatory (and inhibitory) neurons")
-    dc_train.add_argument("--images", type=int, default=60_000, help="training images per pass (the first N)")
-    dc_train.add_argument("--passes", type=int, default=1, help="passes over those images")
-    dc_train.add_argument("--device", choices=DEVICES, default="cpp_standalone", help="Brian2 device")
-    dc_train.add_argument("--threads", type=int, default=1, help="OpenMP threads (cpp_standalone)")
-    dc_train.add_argument("--block-slots", type=int, default=500, help="presentations per compiled run")
-    dc_train.add_argument("--checkpoint-every", type=int, default=5_000, help="images between checkpoints")
-    dc_train.add_argument("--seed", type=int, default=0, help="seed of weights, delays and Poisson spikes")
-    dc_train.add_argument("--dataset", default="mnist", choices=list(DATASETS), help="data set")
+    run = DiehlCookRunConfig()
+    dc_train.add_argument("--neurons", type=int, default=run.neurons, help="excitatory (and inhibitory) neurons")
+    dc_train.add_argument("--images", type=int, default=run.images, help="training images per pass (the first N)")
+    dc_train.add_argument("--passes", type=int, default=run.passes, help="passes over those images")
+    dc_train.add_argument("--device", choices=DEVICES, default=run.device, help="Brian2 device")
+    dc_train.add_argument("--threads", type=int, default=run.threads, help="OpenMP threads (cpp_standalone)")
+    dc_train.add_argument("--block-slots", type=int, default=run.block_slots, help="presentations per compiled run")
+    dc_train.add_argument("--checkpoint-every", type=int, default=run.checkpoint_every,
+                          help="images between checkpoints")
+    dc_train.add_argument("--seed", type=int, default=run.seed, help="seed of weights, delays and Poisson spikes")
+    dc_train.add_argument("--dataset", default=run.dataset, choices=list(DATASETS), help="data set")
     dc_train.add_argument("--runs-dir", default="runs", help="where run folders are created")
     dc_train.add_argument("--set", type=_setting, action="append", default=[], metavar="NAME=VALUE",
                           help="replace one of the paper's constants (a field of DiehlCookParameters, e.g. "
@@ -291,9 +300,14 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="label neurons on training images, then classify the test set", formatter_class=Formatter
     )
     dc_evaluate.add_argument("run", help="run folder made by `spikebridge diehl-cook train`")
-    dc_evaluate.add_argument("--labelling-images", type=int, default=60_000, help="training images used to label")
-    dc_evaluate.add_argument("--test-images", type=int, default=10_000, help="test images classified")
-    dc_evaluate.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: the run's)")
+    evaluation = inspect.signature(evaluate_diehl_cook).parameters
+    dc_evaluate.add_argument("--labelling-images", type=_positive_int, default=evaluation["labelling_images"].default,
+                             help="training images used to label")
+    dc_evaluate.add_argument("--test-images", type=_positive_int, default=evaluation["test_images"].default,
+                             help="test images classified")
+    dc_evaluate.add_argument("--threads", type=int, default=None, help="OpenMP threads (None: the run's)")
+    dc_evaluate.add_argument("--workers", type=_positive_int, default=evaluation["workers"].default,
+                             help="processes sharing the images (the result does not depend on their number)")
     add_record_option(dc_evaluate)
     dc_evaluate.set_defaults(handler=cmd_diehl_cook_evaluate)
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -238,44 +242,85 @@ def _continue(directory, config, params, state, progress, progress_bar, runner=N
                 images_at_checkpoint = progress.images_done
 
 
-def frozen_responses(runner, state: NetworkState, images: np.ndarray, seed: int, description: str,
-                     progress_bar: bool = True) -> tuple[np.ndarray, Presentations]:
+EVALUATION_SEED_OFFSET = 7_919  # evaluation blocks draw from seeds no training block uses
+# Frozen responses are measured in shards of this many images, each shown to the trained state,
+# the shard from image s with seed + s: shards run in any order, on any number of workers, with
+# the same result (and a set of one shard as one sequential run with ``seed``).
+EVALUATION_SHARD_IMAGES = 5_000
+
+
+def frozen_responses(runner, state: NetworkState, images: np.ndarray, seed: int,
+                     on_block: Callable[[int], object] = lambda images_done: None) -> tuple[np.ndarray, Presentations]:
     """Responses ``[images, N]`` of the frozen network (no STDP, theta fixed) to every image,
-    and the first block's presentations (for rasters)."""
-    params = runner.net.params
-    responses = np.zeros((len(images), runner.net.n_excitatory), dtype=np.int64)
-    done, intensity, block_index, first_block = 0, params.initial_intensity, 0, None
-    with tqdm(total=len(images), unit="img", desc=description, disable=not progress_bar) as bar:
-        while done < len(images):
-            state, outcome = present_block(runner, state, images, done, intensity, len(images) - done,
-                                           plastic=False, seed=block_seed(seed, block_index))
-            responses[outcome.indices] = outcome.counts
-            done += len(outcome.indices)
-            intensity = outcome.block.next_intensity
-            block_index += 1
-            first_block = outcome.block if first_block is None else first_block
-            bar.update(len(outcome.indices))
+    shown in order from ``state``, and the first block's presentations (for rasters)."""
+    responses = np.zeros((len(images), state.n_excitatory), dtype=np.int64)
+    done, intensity, block_index, first_block = 0, runner.net.params.initial_intensity, 0, None
+    while done < len(images):
+        state, outcome = present_block(runner, state, images, done, intensity, len(images) - done,
+                                       plastic=False, seed=block_seed(seed, block_index))
+        responses[outcome.indices] = outcome.counts
+        done += len(outcome.indices)
+        intensity = outcome.block.next_intensity
+        block_index += 1
+        first_block = outcome.block if first_block is None else first_block
+        on_block(len(outcome.indices))
     return responses, first_block
 
 
-EVALUATION_SEED_OFFSET = 7_919  # evaluation blocks draw from seeds no training block uses
+_worker = {}  # the runner and trained state of an evaluation worker process
 
 
-def frozen_predictions(runner, state: NetworkState, labelling, test, seed: int, progress_bar: bool = True
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Presentations]:
+def _start_worker(new_runner: Callable, state: NetworkState) -> None:
+    _worker.update(runner=new_runner(), state=state)
+
+
+def _worker_shard(images: np.ndarray, seed: int) -> tuple[np.ndarray, Presentations]:
+    return frozen_responses(_worker["runner"], _worker["state"], images, seed)
+
+
+def sharded_responses(new_runner: Callable, state: NetworkState, image_sets: list[np.ndarray], seeds: list[int],
+                      workers: int = 1, progress_bar: bool = True) -> list[tuple[np.ndarray, Presentations]]:
+    """:func:`frozen_responses` of the trained ``state`` to each of ``image_sets`` (with its seed),
+    measured in shards of :data:`EVALUATION_SHARD_IMAGES` on ``workers`` processes, each with a
+    runner from ``new_runner()``; per set, the responses and its first block's presentations."""
+    shards = [(number, start, images[start:start + EVALUATION_SHARD_IMAGES], seed + start)
+              for number, (images, seed) in enumerate(zip(image_sets, seeds, strict=True))
+              for start in range(0, len(images), EVALUATION_SHARD_IMAGES)]
+    results = [None] * len(shards)
+    with tqdm(total=sum(map(len, image_sets)), unit="img", desc="frozen responses", disable=not progress_bar) as bar:
+        if workers == 1:
+            runner = new_runner()
+            for index, (_, _, images, seed) in enumerate(shards):
+                results[index] = frozen_responses(runner, state, images, seed, bar.update)
+        else:
+            context = multiprocessing.get_context("spawn")  # a fresh Brian2 device per worker
+            with ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(new_runner, state)) as pool:
+                futures = {pool.submit(_worker_shard, images, seed): index
+                           for index, (_, _, images, seed) in enumerate(shards)}
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    bar.update(len(shards[futures[future]][2]))
+    per_set = [[result for (number, *_), result in zip(shards, results, strict=True) if number == set_number]
+               for set_number in range(len(image_sets))]
+    return [(np.concatenate([counts for counts, _ in set_results]), set_results[0][1]) for set_results in per_set]
+
+
+def frozen_predictions(new_runner: Callable, state: NetworkState, labelling, test, seed: int, workers: int = 1,
+                       progress_bar: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, Presentations]:
     """Label the neurons from the frozen network's responses to ``labelling`` (images and labels),
-    then classify the ``test`` images: the predictions, the neurons' classes, the test responses
-    ``[images, N]`` and the first test block's presentations (for rasters)."""
-    label_counts, _ = frozen_responses(runner, state, labelling.images, seed, "labelling", progress_bar)
+    then classify the ``test`` images (:func:`sharded_responses`): the predictions, the neurons'
+    classes, the test responses ``[images, N]`` and the first test block's presentations."""
+    (label_counts, _), (test_counts, first_block) = sharded_responses(
+        new_runner, state, [labelling.images, test.images], [seed, seed + 1], workers, progress_bar)
     assignments = assign_labels(label_counts, labelling.labels.astype(np.int64))
-    test_counts, first_block = frozen_responses(runner, state, test.images, seed + 1, "testing", progress_bar)
     return classify(test_counts, assignments), assignments, test_counts, first_block
 
 
-def frozen_evaluation(runner, state: NetworkState, dataset: str, labelling_images: int, test_images: int, seed: int,
-                      progress_bar: bool = True) -> tuple[dict, Presentations]:
+def frozen_evaluation(new_runner: Callable, state: NetworkState, dataset: str, labelling_images: int,
+                      test_images: int, seed: int, workers: int = 1, progress_bar: bool = True
+                      ) -> tuple[dict, Presentations]:
     """Label the neurons from the frozen network's responses to the first ``labelling_images``
-    training images, then classify the first ``test_images`` test images.
+    training images, then classify the first ``test_images`` test images (:func:`frozen_predictions`).
 
     Returns the figures (accuracy, confusion matrix, neurons per class, silent test images, image
     counts, θ, seconds) and the first test block's presentations (for rasters).
@@ -285,8 +330,8 @@ def frozen_evaluation(runner, state: NetworkState, dataset: str, labelling_image
     started = time.perf_counter()
     labelling = load(dataset, "train").head(labelling_images)
     test = load(dataset, "test").head(test_images)
-    predictions, assignments, test_counts, first_block = frozen_predictions(runner, state, labelling, test, seed,
-                                                                            progress_bar)
+    predictions, assignments, test_counts, first_block = frozen_predictions(new_runner, state, labelling, test, seed,
+                                                                            workers, progress_bar)
     matrix = confusion_matrix(test.labels, predictions)
     figures = {
         "neurons": state.n_excitatory,
@@ -299,13 +344,15 @@ def frozen_evaluation(runner, state: NetworkState, dataset: str, labelling_image
         "theta_mV": {"mean": float(state.theta_mV.mean()), "min": float(state.theta_mV.min()),
                      "max": float(state.theta_mV.max())},
         "evaluation_seconds": time.perf_counter() - started,
+        "evaluation_workers": workers,
     }
     return figures, first_block
 
 
 def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int = 10_000,
-             threads: int | None = None, progress_bar: bool = True) -> dict:
-    """Label the neurons from frozen responses to training images, classify the test images.
+             threads: int | None = None, workers: int = 1, progress_bar: bool = True) -> dict:
+    """Label the neurons from frozen responses to training images, classify the test images;
+    ``workers`` processes share the work (:func:`sharded_responses`; same result for any number).
 
     Writes the results record ``evaluation.json`` (the figures of :func:`frozen_evaluation`, the
     run's configuration and training command, changed constants and training statistics; see
@@ -319,10 +366,10 @@ def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int =
     threads = threads or config.threads
     seed = config.seed + EVALUATION_SEED_OFFSET
     started = provenance(seeds={"network": config.seed, "evaluation": seed}, threads={"openmp": threads})
-    runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(), threads,
-                         state.delays_ms)
-    figures, first_block = frozen_evaluation(runner, state, config.dataset, labelling_images, test_images, seed,
-                                             progress_bar)
+    new_runner = partial(make_runner, config.device, params, config.neurons, config.block_slots, build_dir_root(),
+                         threads, state.delays_ms)
+    figures, first_block = frozen_evaluation(new_runner, state, config.dataset, labelling_images, test_images, seed,
+                                             workers, progress_bar)
     defaults = asdict(DiehlCookParameters())
     summary = {
         **figures,

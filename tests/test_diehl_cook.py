@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -347,3 +348,25 @@ def test_stored_synapse_order_changes_no_spike(tmp_path, mnist_folder):
     assert np.array_equal(plain.spike_neurons, ordered.spike_neurons)
     assert np.allclose(plain_end.weights, ordered_end.weights, rtol=0, atol=1e-12)
     assert np.allclose(plain_end.last_arrival_ms, ordered_end.last_arrival_ms, rtol=0, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_evaluation_shards_give_the_same_responses_on_any_number_of_workers(tmp_path, monkeypatch, mnist_folder):
+    """Frozen responses are measured in shards, each shown to the trained state with a seed of its
+    own: two worker processes give exactly the counts of one, and a one-shard set those of a
+    single sequential run."""
+    monkeypatch.setattr(runs, "EVALUATION_SHARD_IMAGES", 15)
+    params = DiehlCookParameters()
+    state = initial_state(params, 25, np.random.default_rng(0))
+    images = load("mnist", "train").images
+    image_sets, seeds = [images[:40], images[40:50]], [3, 4]
+    new_runner = partial(StandaloneBlockRunner, params, 25, 20, tmp_path)
+    one, two = (runs.sharded_responses(new_runner, state, image_sets, seeds, workers, progress_bar=False)
+                for workers in (1, 2))
+    for images_in_set, (counts, first_block), (counts_two, first_block_two) in zip(image_sets, one, two, strict=True):
+        assert counts.shape == (len(images_in_set), 25)
+        assert np.all(counts.sum(axis=1) >= params.min_spikes)  # every image was answered
+        np.testing.assert_array_equal(counts, counts_two)
+        np.testing.assert_array_equal(first_block.spike_times_ms, first_block_two.spike_times_ms)
+    sequential, _ = runs.frozen_responses(new_runner(), state, images[40:50], seeds[1])
+    np.testing.assert_array_equal(one[1][0], sequential)

@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import io
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +62,9 @@ def evaluate(args: argparse.Namespace) -> None:
     started = provenance(seeds={"network": args.seed, "evaluation": seed}, threads={"openmp": args.threads})
     state = dataclasses.replace(initial_state(params, neurons, np.random.default_rng(args.seed)),
                                 weights=weights, theta_mV=theta_mV)
-    runner = make_runner(args.device, params, neurons, DiehlCookRunConfig().block_slots, build_dir_root(), args.threads)
-    figures, _ = frozen_evaluation(runner, state, "mnist", args.labelling_images, args.test_images, seed)
+    new_runner = partial(make_runner, args.device, params, neurons, DiehlCookRunConfig().block_slots, build_dir_root(),
+                         args.threads)
+    figures, _ = frozen_evaluation(new_runner, state, "mnist", args.labelling_images, args.test_images, seed)
     results = {
         "checkpoint": {"weights": portable_path(weights_path), "theta_mV": portable_path(theta_path),
                        "training_images_seen": args.images},
