@@ -185,6 +185,7 @@ def namespace_of(params: DiehlCookParameters) -> dict:
     namespace["Hz_per_pixel"] = Hz / params.pixel_rate_divisor
     namespace["post1_decay"] = np.exp(-params.dt_ms / params.tau_post1_ms)
     namespace["post2_decay"] = np.exp(-params.dt_ms / params.tau_post2_ms)
+    namespace["relaxation_fraction"] = relaxation_fraction()
     return namespace
 
 
@@ -215,6 +216,39 @@ gi : 1
 """
 
 
+# f(a) = 1 - exp(-a) in generated C++, keeping the last argument and its value: the inhibitory
+# neurons without input (ge = 0, nearly all of them at any step) share one a, so one exp serves
+# a run of them, bit for bit the value each would compute.
+RELAXATION_FRACTION_CPP = """
+static inline double relaxation_fraction(double a)
+{
+    static thread_local double last_a = -1.0, last_fraction = 0.0;  // a >= 0: the first call computes
+    if (a != last_a)
+    {
+        last_a = a;
+        last_fraction = 1 - exp(-a);
+    }
+    return last_fraction;
+}
+"""
+RELAXATION_FRACTION_PLAIN = {
+    "cython": "cdef double relaxation_fraction(double a):\n    return 1 - exp(-a)\n",
+    "cuda": "__host__ __device__ static inline double relaxation_fraction(double a)\n{\n    return 1 - exp(-a);\n}\n",
+}
+
+
+def relaxation_fraction():
+    """The Brian2 function f(a) = 1 - exp(-a) of the exponential membrane update
+    (:func:`membrane_step`), with the same values on every target."""
+    from brian2 import Function
+
+    function = Function(lambda a: 1 - np.exp(-a), arg_units=[1], return_unit=1)
+    function.implementations.add_implementation("cpp", RELAXATION_FRACTION_CPP, name="relaxation_fraction")
+    for target, code in RELAXATION_FRACTION_PLAIN.items():
+        function.implementations.add_implementation(target, code, name="relaxation_fraction")
+    return function
+
+
 def membrane_step(population: str, update: str, clamped: bool) -> str:
     """Brian2 code advancing ``population``'s (``"e"`` or ``"i"``) membrane and conductances by dt.
 
@@ -227,7 +261,7 @@ def membrane_step(population: str, update: str, clamped: bool) -> str:
     """
     conductance = "(1 + ge + gi)"
     a = f"dt * {conductance} / tau_{population}"
-    fraction = a if update == "euler" else f"(1 - exp(-{a}))"
+    fraction = a if update == "euler" else f"relaxation_fraction({a})"
     gate = "int(not_refractory) * " if clamped else ""
     return (f"v += {gate}{fraction} * ((v_rest_{population} + gi * e_inh_{population}) / {conductance} - v)\n"
             "ge *= 1 - dt / tau_ge\ngi *= 1 - dt / tau_gi")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import math
+import subprocess
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -17,6 +20,7 @@ from spiking.block_runner import RuntimeBlockRunner, StandaloneBlockRunner, clai
 from spiking.diehl_cook import (
     MEMBRANE_UPDATES,
     PRESETS,
+    RELAXATION_FRACTION_CPP,
     DiehlCookParameters,
     MembraneRunaway,
     check_membranes,
@@ -370,3 +374,20 @@ def test_evaluation_shards_give_the_same_responses_on_any_number_of_workers(tmp_
         np.testing.assert_array_equal(first_block.spike_times_ms, first_block_two.spike_times_ms)
     sequential, _ = runs.frozen_responses(new_runner(), state, images[40:50], seeds[1])
     np.testing.assert_array_equal(one[1][0], sequential)
+
+
+@pytest.mark.slow
+def test_compiled_relaxation_fraction_gives_each_argument_its_own_value(tmp_path):
+    """The C++ f(a) = 1 - exp(-a) of the exponential update keeps its last argument and value; a
+    repeated argument gets the same bits, a new one its own (compared with libm through Python)."""
+    source = tmp_path / "fraction.cpp"
+    source.write_text("#include <cmath>\nusing namespace std;\n" + RELAXATION_FRACTION_CPP
+                      + 'extern "C" double fraction(double a) { return relaxation_fraction(a); }\n')
+    library = tmp_path / "fraction.so"
+    subprocess.run(["g++", "-O3", "-ffast-math", "-fno-finite-math-only", "-shared", "-fPIC", str(source),
+                    "-o", str(library)], check=True)
+    fraction = ctypes.CDLL(str(library)).fraction
+    fraction.restype, fraction.argtypes = ctypes.c_double, [ctypes.c_double]
+    rest = DiehlCookParameters().dt_ms / DiehlCookParameters().tau_i_ms  # an inhibitory neuron without input
+    arguments = [rest, rest, rest * 1.5, rest, 0.0, 8.5, 8.5, rest, 1e-300]
+    assert [fraction(a) for a in arguments] == [1 - math.exp(-a) for a in arguments]
