@@ -79,6 +79,27 @@ def _flush_subnormals_to_zero(threads: int) -> str:
     return f"#if defined(__SSE__)\n{set_flags}#endif\n"
 
 
+# Brian2's spike queue files each synaptic event under (offset + delay) % queue size: an integer
+# division per event. Both terms are below the size (the queue grows past the longest delay), so
+# one comparison finds the same slot.
+_SPIKE_QUEUE_MODULO = "queue[(offset+delay)%queue.size()]"
+_SPIKE_QUEUE_WRAP = "queue[offset+delay < (int)queue.size() ? offset+delay : offset+delay-(int)queue.size()]"
+
+
+def _wrap_spike_queue_without_modulo(build_dir: Path) -> bool:
+    """Patch the copy of Brian2's spike queue in ``build_dir`` (:data:`_SPIKE_QUEUE_WRAP`), keeping
+    its time stamp so that a cached build is not recompiled; ``False`` if this Brian2's queue
+    lacks the patched expression (the build then runs unpatched)."""
+    header = build_dir / "brianlib" / "spikequeue.h"
+    text = header.read_text()
+    if _SPIKE_QUEUE_MODULO not in text:
+        return False
+    stamp = header.stat()
+    header.write_text(text.replace(_SPIKE_QUEUE_MODULO, _SPIKE_QUEUE_WRAP))
+    os.utime(header, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    return True
+
+
 def _use_cpp17_for_cuda() -> None:
     """brian2cuda's makefile asks for C++11, which the Thrust and CUB of CUDA 13 refuse; C++17
     compiles with every CUDA toolkit from 11 on (nvcc and the host compiler take the last -std)."""
@@ -135,14 +156,17 @@ class StandaloneBlockRunner:
     ``flush_subnormals``: see :func:`_flush_subnormals_to_zero` (``False`` only to measure it).
     ``delays_ms``: the synaptic delays of the states it will run, to store the synapses in
     :func:`spiking.diehl_cook.synapse_order` (faster; any state runs correctly either way).
+    ``wrap_spike_queue``: see :func:`_wrap_spike_queue_without_modulo` (``False`` only to measure
+    it); :attr:`spike_queue_wrapped` says whether it applied.
     """
 
     def __init__(
         self, params: DiehlCookParameters, n_excitatory: int, slots: int, build_root: Path,
         threads: int = 1, device: str = "cpp_standalone", profile: bool = False, flush_subnormals: bool = True,
-        delays_ms: np.ndarray | None = None,
+        delays_ms: np.ndarray | None = None, wrap_spike_queue: bool = True,
     ):
         import brian2
+        from brian2.codegen.cpp_prefs import get_compiler_and_args
         from brian2.utils.logger import BrianLogger
 
         require_device(device)
@@ -150,8 +174,10 @@ class StandaloneBlockRunner:
             _use_cpp17_for_cuda()
         brian2.get_device().reinit()  # a process may build several networks, one at a time
         layout = None if delays_ms is None else hashlib.sha256(synapse_order(delays_ms, params.dt_ms)).hexdigest()
+        wrap_spike_queue = wrap_spike_queue and device == "cpp_standalone"
         key = json.dumps([asdict(params), n_excitatory, slots, threads, device, profile, flush_subnormals, layout,
-                          brian2.__version__], sort_keys=True)
+                          {"spike_queue": _SPIKE_QUEUE_WRAP} if wrap_spike_queue else None, brian2.__version__],
+                         sort_keys=True)
         self.build_dir, self._lock = claim_build_dir(
             Path(build_root) / f"diehl-cook-{device}-{hashlib.sha256(key.encode()).hexdigest()[:16]}")
         brian2.set_device(device, directory=str(self.build_dir), build_on_run=False)
@@ -175,7 +201,11 @@ class StandaloneBlockRunner:
         self.net.network.run(slots * params.slot_ms * brian2.ms, namespace={}, profile=profile)
         started = time.perf_counter()
         try:
-            self.device.build(directory=str(self.build_dir), compile=True, run=False, with_output=False)
+            self.device.build(directory=str(self.build_dir), compile=not wrap_spike_queue, run=False, with_output=False)
+            self.spike_queue_wrapped = wrap_spike_queue and _wrap_spike_queue_without_modulo(self.build_dir)
+            if wrap_spike_queue:
+                compiler, _ = get_compiler_and_args()
+                self.device.compile_source(str(self.build_dir), compiler, debug=False, clean=False)
         except Exception as exc:  # Brian2 raises RuntimeError or a subprocess error for a failed build
             raise DeviceError(
                 f"building the {device} network in {self.build_dir} failed ({str(exc).splitlines()[0]}); "

@@ -327,6 +327,25 @@ def test_flushing_subnormals_to_zero_changes_no_spike(tmp_path, mnist_folder):
     assert np.allclose(flushed_end.weights, kept_end.weights, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
+def test_spike_queue_without_modulo_changes_no_spike(tmp_path, mnist_folder):
+    """The compiled blocks file synaptic events in Brian2's spike queue by comparison instead of
+    an integer division; the slots, and so the spikes and weights, are the same."""
+    params = DiehlCookParameters()
+    images = load("mnist", "train").images
+    state = initial_state(params, 25, np.random.default_rng(0))
+    outcomes = []
+    for wrap in (True, False):  # one network at a time: Brian2 has one device per process
+        runner = StandaloneBlockRunner(params, 25, 20, tmp_path, wrap_spike_queue=wrap)
+        assert runner.spike_queue_wrapped == wrap
+        outcomes.append(runner.run_block(state, pixel_block(images, 0, 20, 20), 2.0, True, seed=5))
+    (wrapped_end, wrapped), (plain_end, plain) = outcomes
+    assert len(plain.spike_times_ms) > 20
+    assert np.array_equal(wrapped.spike_times_ms, plain.spike_times_ms)
+    assert np.array_equal(wrapped.spike_neurons, plain.spike_neurons)
+    np.testing.assert_array_equal(wrapped_end.weights, plain_end.weights)
+
+
 def test_synapse_order_groups_each_inputs_synapses_by_arrival_step():
     delays = DiehlCookParameters().input_delay_max_ms * np.random.default_rng(2).random((784, 30))
     order = synapse_order(delays, 0.5)
