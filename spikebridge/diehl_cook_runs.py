@@ -3,8 +3,9 @@
 A run folder ``runs/diehl-cook-<N>-<time>/`` holds ``config.json``, ``checkpoint.npz`` (network
 state, data position, intensity, accuracy history; rewritten atomically every
 ``checkpoint_every`` images), ``metrics.json`` and, after evaluation, ``evaluation.json`` and the
-plots. Block ``b`` of a run draws its Poisson spikes from seed ``(seed, b)``, so a resumed run
-repeats an uninterrupted one.
+plots (while an evaluation is under way, its finished shards in ``evaluation-shards/``). Block
+``b`` of a run draws its Poisson spikes from seed ``(seed, b)``, so a resumed run repeats an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import multiprocessing
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from idx_datasets import cache_root, load
-from idx_datasets.atomic import atomic_path
+from idx_datasets.atomic import write_bytes_atomic
 from spikebridge.records import command_line, environment, make_record, portable_path, provenance, write_record
 from spikebridge.runs import CONFIG_FILE, METRICS_FILE, RunError, read_json, run_folder, write_json
 from spiking.block_runner import make_runner
@@ -40,6 +42,7 @@ from spiking.diehl_cook import (
 
 CHECKPOINT_FILE = "checkpoint.npz"
 EVALUATION_FILE = "evaluation.json"  # the results record of `diehl-cook evaluate`
+EVALUATION_SHARDS_FOLDER = "evaluation-shards"  # finished shards of an evaluation under way
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,7 @@ def _save_checkpoint(directory: Path, state: NetworkState, progress: Progress) -
               if getattr(progress, name) is not None}
     buffer = io.BytesIO()
     np.savez(buffer, progress=json.dumps(scalars), **arrays, **state.arrays())
-    with atomic_path(directory / CHECKPOINT_FILE) as partial:
-        partial.write_bytes(buffer.getvalue())
+    write_bytes_atomic(directory / CHECKPOINT_FILE, buffer.getvalue())
 
 
 def load_checkpoint(directory: Path) -> tuple[NetworkState, Progress]:
@@ -278,27 +280,58 @@ def _worker_shard(images: np.ndarray, seed: int) -> tuple[np.ndarray, Presentati
     return frozen_responses(_worker["runner"], _worker["state"], images, seed)
 
 
+def _save_shard(path: Path, result: tuple[np.ndarray, Presentations]) -> None:
+    counts, block = result
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, shard_counts=counts, **asdict(block))
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def _load_shard(path: Path) -> tuple[np.ndarray, Presentations]:
+    with np.load(path) as archive:
+        fields = {name: archive[name] for name in archive.files}
+    counts = fields.pop("shard_counts")
+    block = Presentations(**{**fields, "images_completed": int(fields["images_completed"]),
+                             "next_intensity": float(fields["next_intensity"])})
+    return counts, block
+
+
 def sharded_responses(new_runner: Callable, state: NetworkState, image_sets: list[np.ndarray], seeds: list[int],
-                      workers: int = 1, progress_bar: bool = True) -> list[tuple[np.ndarray, Presentations]]:
+                      workers: int = 1, progress_bar: bool = True, shard_folder: Path | None = None
+                      ) -> list[tuple[np.ndarray, Presentations]]:
     """:func:`frozen_responses` of the trained ``state`` to each of ``image_sets`` (with its seed),
     measured in shards of :data:`EVALUATION_SHARD_IMAGES` on ``workers`` processes, each with a
-    runner from ``new_runner()``; per set, the responses and its first block's presentations."""
+    runner from ``new_runner()``; per set, the responses and its first block's presentations.
+
+    ``shard_folder``: each finished shard is saved there, and shards found there are not run
+    again, so an interrupted evaluation of the same state resumes (the folder must belong to it).
+    """
     shards = [(number, start, images[start:start + EVALUATION_SHARD_IMAGES], seed + start)
               for number, (images, seed) in enumerate(zip(image_sets, seeds, strict=True))
               for start in range(0, len(images), EVALUATION_SHARD_IMAGES)]
-    results = [None] * len(shards)
-    with tqdm(total=sum(map(len, image_sets)), unit="img", desc="frozen responses", disable=not progress_bar) as bar:
-        if workers == 1:
+    paths = [None if shard_folder is None else Path(shard_folder) / f"set{number}-{start}-{len(images)}-seed{seed}.npz"
+             for number, start, images, seed in shards]
+    results = [_load_shard(path) if path is not None and path.is_file() else None for path in paths]
+    to_run = [index for index, result in enumerate(results) if result is None]
+
+    def finish(index: int, result: tuple[np.ndarray, Presentations]) -> None:
+        results[index] = result
+        if paths[index] is not None:
+            _save_shard(paths[index], result)
+
+    loaded = sum(len(images) for (_, _, images, _), result in zip(shards, results, strict=True) if result is not None)
+    with tqdm(total=sum(map(len, image_sets)), initial=loaded, unit="img", desc="frozen responses",
+              disable=not progress_bar) as bar:
+        if workers == 1 and to_run:
             runner = new_runner()
-            for index, (_, _, images, seed) in enumerate(shards):
-                results[index] = frozen_responses(runner, state, images, seed, bar.update)
-        else:
+            for index in to_run:
+                finish(index, frozen_responses(runner, state, shards[index][2], shards[index][3], bar.update))
+        elif to_run:
             context = multiprocessing.get_context("spawn")  # a fresh Brian2 device per worker
             with ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(new_runner, state)) as pool:
-                futures = {pool.submit(_worker_shard, images, seed): index
-                           for index, (_, _, images, seed) in enumerate(shards)}
+                futures = {pool.submit(_worker_shard, shards[index][2], shards[index][3]): index for index in to_run}
                 for future in as_completed(futures):
-                    results[futures[future]] = future.result()
+                    finish(futures[future], future.result())
                     bar.update(len(shards[futures[future]][2]))
     per_set = [[result for (number, *_), result in zip(shards, results, strict=True) if number == set_number]
                for set_number in range(len(image_sets))]
@@ -306,19 +339,20 @@ def sharded_responses(new_runner: Callable, state: NetworkState, image_sets: lis
 
 
 def frozen_predictions(new_runner: Callable, state: NetworkState, labelling, test, seed: int, workers: int = 1,
-                       progress_bar: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, Presentations]:
+                       progress_bar: bool = True, shard_folder: Path | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Presentations]:
     """Label the neurons from the frozen network's responses to ``labelling`` (images and labels),
     then classify the ``test`` images (:func:`sharded_responses`): the predictions, the neurons'
     classes, the test responses ``[images, N]`` and the first test block's presentations."""
     (label_counts, _), (test_counts, first_block) = sharded_responses(
-        new_runner, state, [labelling.images, test.images], [seed, seed + 1], workers, progress_bar)
+        new_runner, state, [labelling.images, test.images], [seed, seed + 1], workers, progress_bar, shard_folder)
     assignments = assign_labels(label_counts, labelling.labels.astype(np.int64))
     return classify(test_counts, assignments), assignments, test_counts, first_block
 
 
 def frozen_evaluation(new_runner: Callable, state: NetworkState, dataset: str, labelling_images: int,
-                      test_images: int, seed: int, workers: int = 1, progress_bar: bool = True
-                      ) -> tuple[dict, Presentations]:
+                      test_images: int, seed: int, workers: int = 1, progress_bar: bool = True,
+                      shard_folder: Path | None = None) -> tuple[dict, Presentations]:
     """Label the neurons from the frozen network's responses to the first ``labelling_images``
     training images, then classify the first ``test_images`` test images (:func:`frozen_predictions`).
 
@@ -331,7 +365,7 @@ def frozen_evaluation(new_runner: Callable, state: NetworkState, dataset: str, l
     labelling = load(dataset, "train").head(labelling_images)
     test = load(dataset, "test").head(test_images)
     predictions, assignments, test_counts, first_block = frozen_predictions(new_runner, state, labelling, test, seed,
-                                                                            workers, progress_bar)
+                                                                            workers, progress_bar, shard_folder)
     matrix = confusion_matrix(test.labels, predictions)
     figures = {
         "neurons": state.n_excitatory,
@@ -356,7 +390,8 @@ def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int =
 
     Writes the results record ``evaluation.json`` (the figures of :func:`frozen_evaluation`, the
     run's configuration and training command, changed constants and training statistics; see
-    :mod:`spikebridge.records`) and the plots into the run folder, and returns the record.
+    :mod:`spikebridge.records`) and the plots into the run folder, and returns the record. An
+    interrupted evaluation resumes from its finished shards (:data:`EVALUATION_SHARDS_FOLDER`).
     """
     from spikebridge.diehl_cook_plots import save_run_plots
 
@@ -368,8 +403,11 @@ def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int =
     started = provenance(seeds={"network": config.seed, "evaluation": seed}, threads={"openmp": threads})
     new_runner = partial(make_runner, config.device, params, config.neurons, config.block_slots, build_dir_root(),
                          threads, state.delays_ms)
-    figures, first_block = frozen_evaluation(new_runner, state, config.dataset, labelling_images, test_images, seed,
-                                             workers, progress_bar)
+    # finished shards survive an interruption; a later checkpoint or device gets a folder of its own
+    shards = directory / EVALUATION_SHARDS_FOLDER
+    figures, first_block = frozen_evaluation(
+        new_runner, state, config.dataset, labelling_images, test_images, seed, workers, progress_bar,
+        shards / f"images{progress.images_done}-{config.device}-threads{threads}")
     defaults = asdict(DiehlCookParameters())
     summary = {
         **figures,
@@ -387,5 +425,6 @@ def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int =
     }
     record = make_record(summary, started)
     write_record(directory / EVALUATION_FILE, record)
+    shutil.rmtree(shards)
     save_run_plots(directory, state, progress, np.asarray(figures["confusion_matrix"]), first_block, params)
     return record

@@ -374,10 +374,11 @@ def test_stored_synapse_order_changes_no_spike(tmp_path, mnist_folder):
 
 
 @pytest.mark.slow
-def test_evaluation_shards_give_the_same_responses_on_any_number_of_workers(tmp_path, monkeypatch, mnist_folder):
+def test_evaluation_shards_give_the_same_responses_on_any_number_of_workers_and_resume(tmp_path, monkeypatch,
+                                                                                        mnist_folder):
     """Frozen responses are measured in shards, each shown to the trained state with a seed of its
-    own: two worker processes give exactly the counts of one, and a one-shard set those of a
-    single sequential run."""
+    own: two worker processes give exactly the counts of one, a one-shard set those of a single
+    sequential run, and an interrupted evaluation resumes from its saved shards to the same counts."""
     monkeypatch.setattr(runs, "EVALUATION_SHARD_IMAGES", 15)
     params = DiehlCookParameters()
     state = initial_state(params, 25, np.random.default_rng(0))
@@ -393,6 +394,25 @@ def test_evaluation_shards_give_the_same_responses_on_any_number_of_workers(tmp_
         np.testing.assert_array_equal(first_block.spike_times_ms, first_block_two.spike_times_ms)
     sequential, _ = runs.frozen_responses(new_runner(), state, images[40:50], seeds[1])
     np.testing.assert_array_equal(one[1][0], sequential)
+
+    real_frozen_responses, folder, shards_run = runs.frozen_responses, tmp_path / "shards", []
+
+    def interrupted_after_one_shard(*args, **kwargs):
+        if shards_run:
+            raise KeyboardInterrupt
+        shards_run.append(args)
+        return real_frozen_responses(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "frozen_responses", interrupted_after_one_shard)
+    with pytest.raises(KeyboardInterrupt):
+        runs.sharded_responses(new_runner, state, image_sets, seeds, shard_folder=folder, progress_bar=False)
+    assert len(list(folder.iterdir())) == 1
+    monkeypatch.setattr(runs, "frozen_responses", real_frozen_responses)
+    resumed = runs.sharded_responses(new_runner, state, image_sets, seeds, shard_folder=folder, progress_bar=False)
+    for (counts, first_block), (counts_resumed, first_block_resumed) in zip(one, resumed, strict=True):
+        np.testing.assert_array_equal(counts, counts_resumed)
+        np.testing.assert_array_equal(first_block.spike_neurons, first_block_resumed.spike_neurons)
+        assert first_block.next_intensity == first_block_resumed.next_intensity
 
 
 @pytest.mark.slow
