@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +27,12 @@ from idx_datasets import load
 from spikebridge.diehl_cook_runs import (
     EVALUATION_SEED_OFFSET,
     DiehlCookRunConfig,
-    build_dir_root,
     frozen_predictions,
     load_checkpoint,
+    runner_factory,
     train,
 )
 from spikebridge.records import make_record, provenance, write_record
-from spiking.block_runner import make_runner
 from spiking.diehl_cook import DiehlCookParameters, assign_labels, classify
 
 RESULTS = Path(__file__).parent / "results" / "diehl_cook_bindsnet_accuracy.json"
@@ -47,9 +45,8 @@ def ours(neurons: int, train_images: int, labelling, test, seed: int) -> tuple[n
     params = DiehlCookParameters()
     with tempfile.TemporaryDirectory() as runs:
         state, _ = load_checkpoint(train(config, runs_root=Path(runs), params=params))
-    new_runner = partial(make_runner, config.device, params, neurons, config.block_slots, build_dir_root(), 1,
-                         state.delays_ms)
-    predictions, *_ = frozen_predictions(new_runner, state, labelling, test, seed + EVALUATION_SEED_OFFSET)
+    predictions, *_ = frozen_predictions(runner_factory(config, params, state.delays_ms), state, labelling, test,
+                                         seed + EVALUATION_SEED_OFFSET)
     return predictions, time.perf_counter() - started
 
 

@@ -93,6 +93,14 @@ def build_dir_root() -> Path:
     return cache_root() / "brian2-builds"
 
 
+def runner_factory(config: DiehlCookRunConfig, params: DiehlCookParameters, delays_ms: np.ndarray,
+                   threads: int | None = None) -> Callable:
+    """A picklable ``new_runner()`` building the block runner of ``config``'s network (with
+    ``threads`` OpenMP threads instead of the run's, if given)."""
+    return partial(make_runner, config.device, params, config.neurons, config.block_slots, build_dir_root(),
+                   threads or config.threads, delays_ms)
+
+
 def _save_checkpoint(directory: Path, state: NetworkState, progress: Progress) -> None:
     scalars = {k: v for k, v in asdict(progress).items() if k not in Progress.ARRAYS}
     arrays = {f"progress_{name}": getattr(progress, name) for name in Progress.ARRAYS
@@ -178,8 +186,7 @@ def train(
     """Train a new network in a new run folder under ``runs_root`` (or in ``directory``, a sweep's
     cell); returns the folder."""
     state = initial_state(params, config.neurons, np.random.default_rng(config.seed))
-    runner = make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(), config.threads,
-                         state.delays_ms)
+    runner = runner_factory(config, params, state.delays_ms)()
     directory = run_folder(runs_root, f"diehl-cook-{config.neurons}", directory)
     write_json(directory, CONFIG_FILE, {
         "kind": "diehl-cook", "run": asdict(config), "parameters": asdict(params), "command": command_line(),
@@ -212,8 +219,7 @@ def _continue(directory, config, params, state, progress, progress_bar, runner=N
     if progress.images_done >= target:
         return
     images = load(config.dataset, "train").head(config.images)
-    runner = runner or make_runner(config.device, params, config.neurons, config.block_slots, build_dir_root(),
-                                   config.threads, state.delays_ms)
+    runner = runner or runner_factory(config, params, state.delays_ms)()
     images_at_checkpoint = progress.images_done
     with tqdm(total=target, initial=progress.images_done, unit="img", desc=f"Diehl & Cook {config.neurons}",
               disable=not progress_bar, smoothing=0.1) as bar:
@@ -401,13 +407,12 @@ def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int =
     threads = threads or config.threads
     seed = config.seed + EVALUATION_SEED_OFFSET
     started = provenance(seeds={"network": config.seed, "evaluation": seed}, threads={"openmp": threads})
-    new_runner = partial(make_runner, config.device, params, config.neurons, config.block_slots, build_dir_root(),
-                         threads, state.delays_ms)
     # finished shards survive an interruption; a later checkpoint or device gets a folder of its own
     shards = directory / EVALUATION_SHARDS_FOLDER
-    figures, first_block = frozen_evaluation(
-        new_runner, state, config.dataset, labelling_images, test_images, seed, workers, progress_bar,
-        shards / f"images{progress.images_done}-{config.device}-threads{threads}")
+    shard_folder = shards / f"images{progress.images_done}-{config.device}-threads{threads}"
+    figures, first_block = frozen_evaluation(runner_factory(config, params, state.delays_ms, threads), state,
+                                             config.dataset, labelling_images, test_images, seed, workers,
+                                             progress_bar, shard_folder)
     defaults = asdict(DiehlCookParameters())
     summary = {
         **figures,

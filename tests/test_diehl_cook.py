@@ -23,6 +23,7 @@ from spiking.diehl_cook import (
     RELAXATION_FRACTION_CPP,
     DiehlCookParameters,
     MembraneRunaway,
+    NetworkState,
     check_membranes,
     initial_state,
     pixel_block,
@@ -309,17 +310,27 @@ def test_runs_at_the_same_time_take_build_folders_of_their_own(tmp_path):
     third_lock.close()
 
 
+def _block_start() -> NetworkState:
+    return initial_state(DiehlCookParameters(), 25, np.random.default_rng(0))
+
+
+def _one_block_each_way(tmp_path, options: list[dict]) -> tuple[list[StandaloneBlockRunner], list]:
+    """One compiled block (25 neurons, 20 slots, the same state, images and seed) per runner
+    built with each of ``options``, one network at a time (Brian2 has one device per process):
+    the runners and each block's end state and presentations."""
+    images = load("mnist", "train").images
+    runners, outcomes = [], []
+    for option in options:
+        runners.append(StandaloneBlockRunner(DiehlCookParameters(), 25, 20, tmp_path, **option))
+        outcomes.append(runners[-1].run_block(_block_start(), pixel_block(images, 0, 20, 20), 2.0, True, seed=5))
+    return runners, outcomes
+
+
 @pytest.mark.slow
 def test_flushing_subnormals_to_zero_changes_no_spike(tmp_path, mnist_folder):
     """The compiled blocks treat subnormal floats as zero (much faster on CPUs with slow subnormal
     arithmetic); the traces and conductances they cut are below 1e-308, so every spike stays."""
-    params = DiehlCookParameters()
-    images = load("mnist", "train").images
-    outcomes = []
-    for flush in (True, False):
-        runner = StandaloneBlockRunner(params, 25, 20, tmp_path, flush_subnormals=flush)
-        state = initial_state(params, 25, np.random.default_rng(0))
-        outcomes.append(runner.run_block(state, pixel_block(images, 0, 20, 20), 2.0, True, seed=5))
+    _, outcomes = _one_block_each_way(tmp_path, [{"flush_subnormals": True}, {"flush_subnormals": False}])
     (flushed_end, flushed), (kept_end, kept) = outcomes
     assert len(flushed.spike_times_ms) > 20
     assert np.array_equal(flushed.spike_times_ms, kept.spike_times_ms)
@@ -331,14 +342,8 @@ def test_flushing_subnormals_to_zero_changes_no_spike(tmp_path, mnist_folder):
 def test_spike_queue_without_modulo_changes_no_spike(tmp_path, mnist_folder):
     """The compiled blocks file synaptic events in Brian2's spike queue by comparison instead of
     an integer division; the slots, and so the spikes and weights, are the same."""
-    params = DiehlCookParameters()
-    images = load("mnist", "train").images
-    state = initial_state(params, 25, np.random.default_rng(0))
-    outcomes = []
-    for wrap in (True, False):  # one network at a time: Brian2 has one device per process
-        runner = StandaloneBlockRunner(params, 25, 20, tmp_path, wrap_spike_queue=wrap)
-        assert runner.spike_queue_wrapped == wrap
-        outcomes.append(runner.run_block(state, pixel_block(images, 0, 20, 20), 2.0, True, seed=5))
+    runners, outcomes = _one_block_each_way(tmp_path, [{"wrap_spike_queue": True}, {"wrap_spike_queue": False}])
+    assert [runner.spike_queue_wrapped for runner in runners] == [True, False]
     (wrapped_end, wrapped), (plain_end, plain) = outcomes
     assert len(plain.spike_times_ms) > 20
     assert np.array_equal(wrapped.spike_times_ms, plain.spike_times_ms)
@@ -360,11 +365,7 @@ def test_synapse_order_groups_each_inputs_synapses_by_arrival_step():
 def test_stored_synapse_order_changes_no_spike(tmp_path, mnist_folder):
     """Storing the synapses in arrival order is a memory layout: the same block gives the same
     spikes and weights as input-by-input storage."""
-    params = DiehlCookParameters()
-    images = load("mnist", "train").images
-    state = initial_state(params, 25, np.random.default_rng(0))
-    outcomes = [StandaloneBlockRunner(params, 25, 20, tmp_path, delays_ms=delays).run_block(
-        state, pixel_block(images, 0, 20, 20), 2.0, True, seed=5) for delays in (None, state.delays_ms)]
+    _, outcomes = _one_block_each_way(tmp_path, [{"delays_ms": None}, {"delays_ms": _block_start().delays_ms}])
     (plain_end, plain), (ordered_end, ordered) = outcomes
     assert len(plain.spike_times_ms) > 20
     assert np.array_equal(plain.spike_times_ms, ordered.spike_times_ms)
