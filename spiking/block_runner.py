@@ -79,23 +79,59 @@ def _flush_subnormals_to_zero(threads: int) -> str:
     return f"#if defined(__SSE__)\n{set_flags}#endif\n"
 
 
-# Brian2's spike queue files each synaptic event under (offset + delay) % queue size: an integer
-# division per event. Both terms are below the size (the queue grows past the longest delay), so
-# one comparison finds the same slot.
-_SPIKE_QUEUE_MODULO = "queue[(offset+delay)%queue.size()]"
-_SPIKE_QUEUE_WRAP = "queue[offset+delay < (int)queue.size() ? offset+delay : offset+delay-(int)queue.size()]"
+# Brian2's spike queue files each synaptic event of a spike under queue[(offset + delay) % size],
+# one push_back per synapse. The patches below (old text, new text) group each source's synapses,
+# when prepared, into runs with equal delay (consecutive in its list; the whole run of arrivals in
+# one time step when the synapses are stored in spiking.diehl_cook.synapse_order) and file a run
+# with one insert. Each slot receives the same synapses in the same order, so nothing changes but
+# the time. The slot is found by one comparison: offset and delay are both below the size.
+_SPIKE_QUEUE_PATCHES = (
+    ("    vector< vector<int> > synapses;\n",
+     "    vector< vector<int> > synapses;\n"
+     "    vector< vector< pair<int, int> > > delay_runs;  // per source: (end in synapses[source], delay)\n"),
+    ("        dt = _dt;\n",
+     "        delay_runs.assign(synapses.size(), vector< pair<int, int> >());\n"
+     "        for (size_t source = 0; n_delays > 1 && source < synapses.size(); source++)\n"
+     "        {\n"
+     "            const vector<int> &indices = synapses[source];\n"
+     "            for (size_t k = 0; k < indices.size(); k++)\n"
+     "            {\n"
+     "                const int delay = delays[indices[k] - openmp_padding];\n"
+     "                if (k + 1 == indices.size() || delays[indices[k + 1] - openmp_padding] != delay)\n"
+     "                    delay_runs[source].push_back(make_pair((int)k + 1, delay));\n"
+     "            }\n"
+     "        }\n"
+     "        dt = _dt;\n"),
+    ("            int * __restrict rdelays = delays-openmp_padding;\n", ""),
+    ("                for(int idx_indices=0; idx_indices<num_indices; idx_indices++)\n"
+     "                {\n"
+     "                    const int synaptic_index = cur_indices[idx_indices];\n"
+     "                    int delay = rdelays[synaptic_index];\n"
+     "                    queue[(offset+delay)%queue.size()].push_back(synaptic_index);\n"
+     "                }\n",
+     "                int run_start = 0;\n"
+     "                for (const pair<int, int> &run : delay_runs[idx_neuron])\n"
+     "                {\n"
+     "                    const int slot = offset + run.second < (int)queue.size() ? offset + run.second\n"
+     "                                                                            : offset + run.second - (int)queue.size();\n"
+     "                    queue[slot].insert(queue[slot].end(), cur_indices + run_start, cur_indices + run.first);\n"
+     "                    run_start = run.first;\n"
+     "                }\n"),
+)
 
 
-def _wrap_spike_queue_without_modulo(build_dir: Path) -> bool:
-    """Patch the copy of Brian2's spike queue in ``build_dir`` (:data:`_SPIKE_QUEUE_WRAP`), keeping
-    its time stamp so that a cached build is not recompiled; ``False`` if this Brian2's queue
-    lacks the patched expression (the build then runs unpatched)."""
+def _patch_spike_queue(build_dir: Path) -> bool:
+    """Apply :data:`_SPIKE_QUEUE_PATCHES` to the copy of Brian2's spike queue in ``build_dir``,
+    keeping its time stamp so that a cached build is not recompiled; ``False`` if this Brian2's
+    queue differs from the text they replace (the build then runs unpatched)."""
     header = build_dir / "brianlib" / "spikequeue.h"
     text = header.read_text()
-    if _SPIKE_QUEUE_MODULO not in text:
+    if any(text.count(old) != 1 for old, _ in _SPIKE_QUEUE_PATCHES):
         return False
     stamp = header.stat()
-    header.write_text(text.replace(_SPIKE_QUEUE_MODULO, _SPIKE_QUEUE_WRAP))
+    for old, new in _SPIKE_QUEUE_PATCHES:
+        text = text.replace(old, new)
+    header.write_text(text)
     os.utime(header, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     return True
 
@@ -156,14 +192,14 @@ class StandaloneBlockRunner:
     ``flush_subnormals``: see :func:`_flush_subnormals_to_zero` (``False`` only to measure it).
     ``delays_ms``: the synaptic delays of the states it will run, to store the synapses in
     :func:`spiking.diehl_cook.synapse_order` (faster; any state runs correctly either way).
-    ``wrap_spike_queue``: see :func:`_wrap_spike_queue_without_modulo` (``False`` only to measure
-    it); :attr:`spike_queue_wrapped` says whether it applied.
+    ``patch_spike_queue``: see :data:`_SPIKE_QUEUE_PATCHES` (``False`` only to measure it);
+    :attr:`spike_queue_patched` says whether it applied.
     """
 
     def __init__(
         self, params: DiehlCookParameters, n_excitatory: int, slots: int, build_root: Path,
         threads: int = 1, device: str = "cpp_standalone", profile: bool = False, flush_subnormals: bool = True,
-        delays_ms: np.ndarray | None = None, wrap_spike_queue: bool = True,
+        delays_ms: np.ndarray | None = None, patch_spike_queue: bool = True,
     ):
         import brian2
         from brian2.codegen.cpp_prefs import get_compiler_and_args
@@ -174,9 +210,9 @@ class StandaloneBlockRunner:
             _use_cpp17_for_cuda()
         brian2.get_device().reinit()  # a process may build several networks, one at a time
         layout = None if delays_ms is None else hashlib.sha256(synapse_order(delays_ms, params.dt_ms)).hexdigest()
-        wrap_spike_queue = wrap_spike_queue and device == "cpp_standalone"
+        patch_spike_queue = patch_spike_queue and device == "cpp_standalone"
         key = json.dumps([asdict(params), n_excitatory, slots, threads, device, profile, flush_subnormals, layout,
-                          {"spike_queue": _SPIKE_QUEUE_WRAP} if wrap_spike_queue else None, brian2.__version__],
+                          {"spike_queue": _SPIKE_QUEUE_PATCHES} if patch_spike_queue else None, brian2.__version__],
                          sort_keys=True)
         self.build_dir, self._lock = claim_build_dir(
             Path(build_root) / f"diehl-cook-{device}-{hashlib.sha256(key.encode()).hexdigest()[:16]}")
@@ -201,9 +237,9 @@ class StandaloneBlockRunner:
         self.net.network.run(slots * params.slot_ms * brian2.ms, namespace={}, profile=profile)
         started = time.perf_counter()
         try:
-            self.device.build(directory=str(self.build_dir), compile=not wrap_spike_queue, run=False, with_output=False)
-            self.spike_queue_wrapped = wrap_spike_queue and _wrap_spike_queue_without_modulo(self.build_dir)
-            if wrap_spike_queue:
+            self.device.build(directory=str(self.build_dir), compile=not patch_spike_queue, run=False, with_output=False)
+            self.spike_queue_patched = patch_spike_queue and _patch_spike_queue(self.build_dir)
+            if patch_spike_queue:
                 compiler, _ = get_compiler_and_args()
                 self.device.compile_source(str(self.build_dir), compiler, debug=False, clean=False)
         except Exception as exc:  # Brian2 raises RuntimeError or a subprocess error for a failed build

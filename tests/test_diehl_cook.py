@@ -339,16 +339,24 @@ def test_flushing_subnormals_to_zero_changes_no_spike(tmp_path, mnist_folder):
 
 
 @pytest.mark.slow
-def test_spike_queue_without_modulo_changes_no_spike(tmp_path, mnist_folder):
-    """The compiled blocks file synaptic events in Brian2's spike queue by comparison instead of
-    an integer division; the slots, and so the spikes and weights, are the same."""
-    runners, outcomes = _one_block_each_way(tmp_path, [{"wrap_spike_queue": True}, {"wrap_spike_queue": False}])
-    assert [runner.spike_queue_wrapped for runner in runners] == [True, False]
-    (wrapped_end, wrapped), (plain_end, plain) = outcomes
+def test_patched_spike_queue_changes_no_spike(tmp_path, mnist_folder):
+    """The compiled blocks file a spike's synaptic events in Brian2's spike queue by runs of equal
+    delay, without an integer division; every slot holds the same events in the same order, so
+    the spikes and weights are the same, whether the synapses are stored in arrival order (long
+    runs) or input by input (runs of about one synapse)."""
+    delays_ms = _block_start().delays_ms
+    runners, outcomes = _one_block_each_way(tmp_path, [
+        {"patch_spike_queue": False, "delays_ms": delays_ms}, {"patch_spike_queue": True, "delays_ms": delays_ms},
+        {"patch_spike_queue": False}, {"patch_spike_queue": True},
+    ])
+    assert [runner.spike_queue_patched for runner in runners] == [False, True, False, True]
+    plain = outcomes[0][1]
     assert len(plain.spike_times_ms) > 20
-    assert np.array_equal(wrapped.spike_times_ms, plain.spike_times_ms)
-    assert np.array_equal(wrapped.spike_neurons, plain.spike_neurons)
-    np.testing.assert_array_equal(wrapped_end.weights, plain_end.weights)
+    for patched_end, patched in outcomes[1:]:
+        assert np.array_equal(patched.spike_times_ms, plain.spike_times_ms)
+        assert np.array_equal(patched.spike_neurons, plain.spike_neurons)
+    for (plain_end, _), (patched_end, _) in (outcomes[:2], outcomes[2:]):  # bit for bit in each layout
+        np.testing.assert_array_equal(patched_end.weights, plain_end.weights)
 
 
 def test_synapse_order_groups_each_inputs_synapses_by_arrival_step():
