@@ -45,10 +45,12 @@ RESULTS = Path(__file__).parent / "results" / "diehl_cook_speed.json"
 
 
 def compiled_speed(params, neurons: int, images: np.ndarray, block_slots: int, blocks: int, threads: int,
-                   device: str = "cpp_standalone", profile: bool = False, flush_subnormals: bool = True) -> dict:
+                   device: str = "cpp_standalone", profile: bool = False, flush_subnormals: bool = True,
+                   patch_spike_queue: bool = True) -> dict:
     state = initial_state(params, neurons, np.random.default_rng(0))
     runner = StandaloneBlockRunner(params, neurons, block_slots, build_dir_root(), threads=threads, device=device,
-                                   profile=profile, flush_subnormals=flush_subnormals, delays_ms=state.delays_ms)
+                                   profile=profile, flush_subnormals=flush_subnormals, delays_ms=state.delays_ms,
+                                   patch_spike_queue=patch_spike_queue)
     if blocks == 0:  # --build-only
         return {"images": 0, "compile_seconds": runner.compile_seconds, "threads": threads, "device": device}
     position, intensity, done, presentations, spikes = 0, params.initial_intensity, 0, 0, 0
@@ -140,6 +142,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="CPU time per code object of the last compiled block")
     parser.add_argument("--subnormals", choices=["flushed", "kept", "both"], default="flushed",
                         help="compiled blocks with subnormal floats flushed to zero (the default), kept, or both")
+    parser.add_argument("--spike-queue", choices=["patched", "plain", "both"], default="patched",
+                        help="compiled blocks with Brian2's spike queue patched (the default, see "
+                             "spiking.block_runner), as Brian2 ships it, or both")
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="OpenMP thread counts to time")
     parser.add_argument("--device", choices=["cpp_standalone", "cuda_standalone"], default="cpp_standalone")
     parser.add_argument("--build-only", action="store_true", help="compile the blocks, run nothing")
@@ -160,18 +165,19 @@ def main() -> None:
         skip_runtime = args.build_only or args.runtime_images == 0
         runtime = None if skip_runtime else runtime_loop_speed(params, neurons, images, args.runtime_images)
         subnormals = ["flushed", "kept"] if args.subnormals == "both" else [args.subnormals]
-        for threads, subnormal in itertools.product(args.threads, subnormals):
+        queues = ["patched", "plain"] if args.spike_queue == "both" else [args.spike_queue]
+        for threads, subnormal, queue in itertools.product(args.threads, subnormals, queues):
             compiled = compiled_speed(params, neurons, images, args.block_slots, 0 if args.build_only else args.blocks,
-                                      threads, args.device, args.profile, subnormal == "flushed")
-            compiled["subnormals"] = subnormal
+                                      threads, args.device, args.profile, subnormal == "flushed", queue == "patched")
+            compiled["subnormals"], compiled["spike_queue"] = subnormal, queue
             if args.build_only:
                 print(f"{neurons} neurons: {args.device} built in {compiled['compile_seconds']:.1f} s", flush=True)
                 rows.append({"neurons": neurons, "compiled": compiled})
                 continue
-            timed_peers = args.bindsnet_images and subnormal == subnormals[0]
+            timed_peers = args.bindsnet_images and subnormal == subnormals[0] and queue == queues[0]
             bindsnet = bindsnet_speed(neurons, images, args.bindsnet_images, threads) if timed_peers else None
             rows.append({"neurons": neurons, "compiled": compiled, "runtime_loop": runtime, "bindsnet": bindsnet})
-            print(f"{neurons} neurons, {threads} thread(s), subnormals {subnormal}: {args.device} "
+            print(f"{neurons} neurons, {threads} thread(s), subnormals {subnormal}, spike queue {queue}: {args.device} "
                   f"{compiled['images_per_second']:.1f} img/s"
                   + (f", runtime loop {runtime['images_per_second']:.2f} img/s" if runtime else "")
                   + (f", BindsNET {bindsnet['images_per_second']:.2f} img/s" if bindsnet else ""), flush=True)

@@ -277,16 +277,20 @@ def speed_table(name: str) -> str:
     saved = record(name)
     with_bindsnet = any(row.get("bindsnet") for row in saved["rows"])
     with_subnormals = "membrane_update" in saved  # since subnormals are flushed (records before kept them)
+    with_queues = len({row["compiled"].get("spike_queue", "patched") for row in saved["rows"]}) > 1
     rows = []
     for row in saved["rows"]:
         compiled = row["compiled"]
         peers = _speed_against(row, "runtime_loop") + (_speed_against(row, "bindsnet") if with_bindsnet else [])
         subnormals = [compiled.get("subnormals", "flushed")] if with_subnormals else []
-        rows.append([str(row["neurons"]), str(compiled["threads"]), *subnormals, f"{compiled['images_per_second']:.1f}",
+        queue = [compiled["spike_queue"]] if with_queues else []
+        rows.append([str(row["neurons"]), str(compiled["threads"]), *subnormals, *queue,
+                     f"{compiled['images_per_second']:.1f}",
                      *peers,
                      f"{compiled['compile_seconds']:.1f}", f"{compiled['spikes_per_image']:.1f}",
                      percent(compiled["re_presentation_fraction"], 1)])
-    header = ["neurons", "OpenMP threads", *(["subnormal floats"] if with_subnormals else []), "compiled (img/s)",
+    header = ["neurons", "OpenMP threads", *(["subnormal floats"] if with_subnormals else []),
+              *(["spike queue"] if with_queues else []), "compiled (img/s)",
               "runtime loop (img/s)", "ratio",
               *(["BindsNET (img/s)", "ratio"] if with_bindsnet else []), "compile (s)", "spikes/image", "re-presented"]
     caption = f"\nMembrane update: {saved['membrane_update']}.\n" if "membrane_update" in saved else ""
@@ -311,6 +315,10 @@ def diehl_cook_speed_bindsnet_exponential() -> str:
 
 def diehl_cook_speed_6400() -> str:
     return speed_table("diehl_cook_speed_6400.json")
+
+
+def diehl_cook_spike_queue() -> str:
+    return speed_table("diehl_cook_spike_queue.json")
 
 
 def diehl_cook_bindsnet_accuracy() -> str:
@@ -837,7 +845,8 @@ TABLES: dict[str, Callable[[], str]] = {function.__name__.replace("_", "-"): fun
     peers_mlp_retrained, peers_mlp_earlier, peers_cnn_retrained, peers_cnn_earlier, diehl_cook_accuracy,
     diehl_cook_exponential_check,
     diehl_cook_seeds, diehl_cook_speed, diehl_cook_speed_current, diehl_cook_speed_bindsnet,
-    diehl_cook_speed_bindsnet_exponential, diehl_cook_speed_6400, diehl_cook_profile, diehl_cook_bindsnet_accuracy,
+    diehl_cook_speed_bindsnet_exponential, diehl_cook_speed_6400, diehl_cook_spike_queue, diehl_cook_profile,
+    diehl_cook_bindsnet_accuracy,
     sweeps_speed, neuron_step,
     surrogate_speed,
     surrogate_accuracy, conversion_vs_surrogate_mlp, conversion_vs_surrogate_cnn, conversion_vs_surrogate_mlp_membrane,

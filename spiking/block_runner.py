@@ -112,8 +112,9 @@ _SPIKE_QUEUE_PATCHES = (
      "                int run_start = 0;\n"
      "                for (const pair<int, int> &run : delay_runs[idx_neuron])\n"
      "                {\n"
-     "                    const int slot = offset + run.second < (int)queue.size() ? offset + run.second\n"
-     "                                                                            : offset + run.second - (int)queue.size();\n"
+     "                    int slot = offset + run.second;\n"
+     "                    if (slot >= (int)queue.size())\n"
+     "                        slot -= (int)queue.size();\n"
      "                    queue[slot].insert(queue[slot].end(), cur_indices + run_start, cur_indices + run.first);\n"
      "                    run_start = run.first;\n"
      "                }\n"),
@@ -237,7 +238,8 @@ class StandaloneBlockRunner:
         self.net.network.run(slots * params.slot_ms * brian2.ms, namespace={}, profile=profile)
         started = time.perf_counter()
         try:
-            self.device.build(directory=str(self.build_dir), compile=not patch_spike_queue, run=False, with_output=False)
+            self.device.build(directory=str(self.build_dir), compile=not patch_spike_queue, run=False,
+                              with_output=False)
             self.spike_queue_patched = patch_spike_queue and _patch_spike_queue(self.build_dir)
             if patch_spike_queue:
                 compiler, _ = get_compiler_and_args()

@@ -352,7 +352,7 @@ def test_patched_spike_queue_changes_no_spike(tmp_path, mnist_folder):
     assert [runner.spike_queue_patched for runner in runners] == [False, True, False, True]
     plain = outcomes[0][1]
     assert len(plain.spike_times_ms) > 20
-    for patched_end, patched in outcomes[1:]:
+    for _, patched in outcomes[1:]:
         assert np.array_equal(patched.spike_times_ms, plain.spike_times_ms)
         assert np.array_equal(patched.spike_neurons, plain.spike_neurons)
     for (plain_end, _), (patched_end, _) in (outcomes[:2], outcomes[2:]):  # bit for bit in each layout
