@@ -211,11 +211,12 @@ def peers_cnn_earlier() -> str:
 
 # --- Diehl & Cook (2015) ----------------------------------------------------------------------------
 
-DIEHL_COOK_REPRODUCTIONS = ["diehl_cook_100_1pass.json", "diehl_cook_100_3passes.json", "diehl_cook_400_3passes.json"]
+DIEHL_COOK_REPRODUCTIONS = [f"diehl_cook_{name}.json"
+                            for name in ("100_1pass", "100_3passes", "400_3passes", "1600_7passes")]
 DIEHL_COOK_SWEEP = "diehl_cook_theta_plus_sweep.json"  # `spikebridge sweep report` of the example sweep
 DIEHL_COOK_RUNS = [f"diehl_cook_{name}.json" for name in (
     "100_1pass", "100_1pass_seed1", "100_1pass_seed2", "100_1pass_theta_plus_0025_seed0",
-    "100_1pass_theta_plus_0025_seed1", "100_1pass_theta_plus_0025_seed2", "100_3passes", "400_3passes")]
+    "100_1pass_theta_plus_0025_seed1", "100_1pass_theta_plus_0025_seed2", "100_3passes", "400_3passes", "1600_7passes")]
 
 
 def _model(saved: dict) -> str:
@@ -802,8 +803,9 @@ def reproductions() -> str:
     ]
     for name in DIEHL_COOK_REPRODUCTIONS:
         saved = record(name)
-        rows.append(["Diehl & Cook 2015", f"{saved['neurons']} neurons, {saved['run']['passes']} "
-                     f"pass{'es' if saved['run']['passes'] > 1 else ''}", percent(saved["test_accuracy"]),
+        changed = f", {_model(saved)}" if saved["parameters_changed"] else ""
+        rows.append(["Diehl & Cook 2015", f"{saved['neurons']} neurons, {_passes(saved)}{changed}",
+                     percent(saved["test_accuracy"]),
                      percent(DIEHL_COOK_2015[saved["neurons"]], 1), dc_page])
     joint = study["log joint, cross-entropy"]
     rows += [
