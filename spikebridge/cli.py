@@ -86,7 +86,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from idx_datasets.double import is_double
     from spikebridge.evaluation import confusion_matrix, format_confusion_matrix, plot_confusion_matrix
     from spikebridge.records import make_record, provenance, write_record
-    from spikebridge.runs import CONFIG_FILE, read_json
+    from spikebridge.runs import CONFIG_FILE, read_json, training_commits
     from spikebridge.training import dataset_tensors, load_run, predict
 
     run = load_run(Path(args.run))
@@ -101,7 +101,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                         for name, value in report.items()))
         summary = {"model": run.model_name, "test_images": len(labels), "split": report,
                    "model_config": read_json(run.directory, CONFIG_FILE)["model_config"],
-                   "training": dataclasses.asdict(run.train_config), "training_seconds": run.training_seconds}
+                   "training": dataclasses.asdict(run.train_config), "training_seconds": run.training_seconds,
+                   "trained_at": training_commits(run.directory)}
         write_record(run.directory / "evaluation.json", make_record(summary, started))
         _publish_record(run.directory / "evaluation.json", args.record)
         return
@@ -114,7 +115,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                "confusion_matrix": matrix.tolist(),
                "model_config": read_json(run.directory, CONFIG_FILE)["model_config"],
                "training": dataclasses.asdict(run.train_config),
-               "training_seconds": run.training_seconds}
+               "training_seconds": run.training_seconds, "trained_at": training_commits(run.directory)}
     write_record(run.directory / "evaluation.json", make_record(summary, started))
     plot_confusion_matrix(matrix, run.directory / "confusion_matrix.png", f"{run.model_name}: {100 * accuracy:.2f} %")
     _publish_record(run.directory / "evaluation.json", args.record)

@@ -27,7 +27,16 @@ from tqdm import tqdm
 from idx_datasets import cache_root, load
 from idx_datasets.atomic import write_bytes_atomic
 from spikebridge.records import command_line, environment, make_record, portable_path, provenance, write_record
-from spikebridge.runs import CONFIG_FILE, METRICS_FILE, RunError, read_json, run_folder, write_json
+from spikebridge.runs import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    RunError,
+    note_resumed,
+    read_json,
+    run_folder,
+    training_commits,
+    write_json,
+)
 from spiking.block_runner import make_runner
 from spiking.diehl_cook import (
     DiehlCookParameters,
@@ -210,6 +219,8 @@ def resume(directory: Path, progress_bar: bool = True, threads: int | None = Non
     if threads is not None:
         config = DiehlCookRunConfig(**{**asdict(config), "threads": threads})
     state, progress = load_checkpoint(directory)
+    if progress.images_done < config.images * config.passes:
+        note_resumed(directory, {"images": progress.images_done})
     _continue(Path(directory), config, params, state, progress, progress_bar)
     return Path(directory)
 
@@ -419,7 +430,8 @@ def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int =
         "training_images_seen": progress.images_done,
         "passes": config.passes,
         "run": {**asdict(config), "folder": portable_path(directory),
-                "command": read_json(directory, CONFIG_FILE).get("command", "not recorded")},
+                "command": read_json(directory, CONFIG_FILE).get("command", "not recorded"),
+                "trained_at": training_commits(directory)},
         "parameters_changed": {name: value for name, value in asdict(params).items() if defaults[name] != value},
         "training": {
             "seconds": progress.seconds,

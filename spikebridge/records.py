@@ -99,7 +99,8 @@ def _load_average() -> float | None:
         return None
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The current UTC time to the second, ISO 8601."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -120,7 +121,7 @@ def provenance(seeds: Mapping[str, int | str | None], threads: Mapping[str, int]
     return {
         "command": command or command_line(),
         "commit": source_commit(),
-        "date": {"started": _now()},
+        "date": {"started": utc_now()},
         "machine": {
             "cpu": _cpu_model(),
             "cores": os.cpu_count(),
@@ -138,7 +139,7 @@ def finished(started: Mapping[str, Any]) -> dict[str, Any]:
     """``started`` (from :func:`provenance`) completed with the time and load at the end."""
     machine = dict(started["machine"])
     machine["load_average_1min"] = {**machine["load_average_1min"], "end": _load_average()}
-    return {**started, "date": {**started["date"], "finished": _now()}, "machine": machine}
+    return {**started, "date": {**started["date"], "finished": utc_now()}, "machine": machine}
 
 
 def make_record(results: Mapping[str, Any], started: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from idx_datasets.atomic import atomic_path, write_json_atomic
+from spikebridge.records import source_commit, utc_now
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -53,6 +54,21 @@ def read_json(run_dir: Path, name: str) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise RunError(f"{path} is not valid JSON ({exc}); the run folder is damaged") from None
+
+
+def note_resumed(run_dir: Path, done: dict[str, int]) -> None:
+    """Add the commit and time that continue a run after ``done`` (e.g. ``{"images": 5000}``) to
+    the ``resumed`` list of its configuration, so a run trained in chunks names every commit."""
+    config = read_json(run_dir, CONFIG_FILE)
+    config["resumed"] = [*config.get("resumed", []), {**done, "commit": source_commit(), "date": utc_now()}]
+    write_json(run_dir, CONFIG_FILE, config)
+
+
+def training_commits(run_dir: Path) -> list[dict[str, Any]]:
+    """The commit that started a run, then each that resumed it (:func:`note_resumed`)."""
+    config = read_json(run_dir, CONFIG_FILE)
+    started = {"commit": config.get("environment", {}).get("commit", "not recorded")}
+    return [started, *config.get("resumed", [])]
 
 
 def figure_with_axes(rows: int = 1, columns: int = 1, **options: Any):

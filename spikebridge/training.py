@@ -34,6 +34,7 @@ from spikebridge.runs import (
     METRICS_FILE,
     RunError,
     figure_with_axes,
+    note_resumed,
     read_json,
     run_folder,
     save_figure,
@@ -355,6 +356,7 @@ def resume(directory: Path, progress: bool = True) -> Run:
         run.model.load_state_dict(checkpoint["model"])
         run.history = list(checkpoint["history"])
         return run
+    note_resumed(run.directory, {"epochs": 0 if checkpoint is None else len(checkpoint["history"])})
     return _fit(run, checkpoint, progress)
 
 

@@ -68,6 +68,7 @@ def test_train_then_evaluate_a_run(tmp_path, mnist_folder):
     report = json.loads((run / "evaluation.json").read_text())
     assert report["test_images"] == 1000 and report["test_accuracy"] > 0.85
     assert sum(map(sum, report["confusion_matrix"])) == 1000
+    assert [set(entry) for entry in report["trained_at"]] == [{"commit"}]  # trained in one go
     assert (run / "confusion_matrix.png").stat().st_size > 0
 
     verified = spikebridge("bridge", "verify", str(run), "--steps", "2", "16", "--test-images", "300",

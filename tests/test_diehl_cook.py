@@ -15,7 +15,8 @@ import pytest
 
 import spikebridge.diehl_cook_runs as runs
 from idx_datasets import load
-from spikebridge.runs import RunError
+from spikebridge.records import source_commit
+from spikebridge.runs import RunError, training_commits
 from spiking.block_runner import RuntimeBlockRunner, StandaloneBlockRunner, claim_build_dir
 from spiking.diehl_cook import (
     MEMBRANE_UPDATES,
@@ -166,11 +167,17 @@ def test_resume_after_interruption_gives_the_same_weights(tmp_path, monkeypatch,
         runs.train(config, runs_root=tmp_path / "b", progress_bar=False)
     monkeypatch.setattr(runs, "_save_checkpoint", real_save)
     (interrupted,) = (tmp_path / "b").iterdir()
-    assert 100 <= runs.load_checkpoint(interrupted)[1].images_done < 250
+    images_at_checkpoint = runs.load_checkpoint(interrupted)[1].images_done
+    assert 100 <= images_at_checkpoint < 250
     resumed, progress = runs.load_checkpoint(runs.resume(interrupted, progress_bar=False))
     assert progress.images_done == 250
     np.testing.assert_array_equal(resumed.weights, uninterrupted.weights)
     np.testing.assert_array_equal(resumed.theta_mV, uninterrupted.theta_mV)
+    started, resumed_at = training_commits(interrupted)  # the folder names the commit of each chunk
+    assert started["commit"] == resumed_at["commit"] == source_commit()
+    assert resumed_at["images"] == images_at_checkpoint
+    runs.resume(interrupted, progress_bar=False)  # finished: nothing trains, nothing is noted
+    assert len(training_commits(interrupted)) == 2
 
 
 def test_input_spike_counts_match_the_poisson_rate():
