@@ -175,12 +175,13 @@ def read_record(path: Path) -> dict[str, Any]:
 
 def portable_path(path: Path) -> str:
     """``path`` without a machine-specific prefix: relative to the working directory or the
-    repository where it lies below one of them, else its last folder and name (``.../runs/NAME``)."""
+    repository where it lies below one of them, else its last folder and name (``.../runs/NAME``),
+    never a folder at the top of the file system (``/scratch/runs`` gives ``.../runs``)."""
     resolved = Path(path).resolve()
     for root in (Path.cwd(), SOURCE_ROOT):
         if resolved.is_relative_to(root):
             return str(resolved.relative_to(root))
-    return str(Path("...", *resolved.parts[-2:]))
+    return str(Path("...", *resolved.parts[2:][-2:]))
 
 
 def portable_argument(argument: str) -> str:

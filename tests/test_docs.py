@@ -115,3 +115,4 @@ def test_recorded_commands_carry_no_machine_specific_paths(monkeypatch, tmp_path
     typed = command_line(["spikebridge", "evaluate", "/elsewhere/runs/mlp-1",
                           f"--record={ROOT / 'benchmarks' / 'results' / 'a.json'}", "--set", "widths=[784,10]"])
     assert typed == "spikebridge evaluate .../runs/mlp-1 --record=benchmarks/results/a.json --set 'widths=[784,10]'"
+    assert command_line(["spikebridge", "train", "mlp", "--runs-dir", "/scratch/runs"]).endswith("--runs-dir .../runs")
