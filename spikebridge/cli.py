@@ -90,6 +90,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from spikebridge.training import dataset_tensors, load_run, predict
 
     run = load_run(Path(args.run))
+    saved = read_json(run.directory, CONFIG_FILE)
     started = provenance(seeds={"training": run.train_config.seed})
     images, labels = dataset_tensors(run.train_config.dataset, "test", args.test_images)
     if is_double(run.train_config.dataset):  # two tasks: each task's accuracy before and after the split
@@ -100,9 +101,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print("\n".join(f"  {name}: {value:.4f}" if isinstance(value, float) else f"  {name}: {value}"
                         for name, value in report.items()))
         summary = {"model": run.model_name, "test_images": len(labels), "split": report,
-                   "model_config": read_json(run.directory, CONFIG_FILE)["model_config"],
+                   "model_config": saved["model_config"],
                    "training": dataclasses.asdict(run.train_config), "training_seconds": run.training_seconds,
-                   "trained_at": training_commits(run.directory)}
+                   "trained_at": training_commits(saved)}
         write_record(run.directory / "evaluation.json", make_record(summary, started))
         _publish_record(run.directory / "evaluation.json", args.record)
         return
@@ -113,9 +114,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(format_confusion_matrix(matrix))
     summary = {"model": run.model_name, "test_images": len(labels), "test_accuracy": accuracy,
                "confusion_matrix": matrix.tolist(),
-               "model_config": read_json(run.directory, CONFIG_FILE)["model_config"],
+               "model_config": saved["model_config"],
                "training": dataclasses.asdict(run.train_config),
-               "training_seconds": run.training_seconds, "trained_at": training_commits(run.directory)}
+               "training_seconds": run.training_seconds, "trained_at": training_commits(saved)}
     write_record(run.directory / "evaluation.json", make_record(summary, started))
     plot_confusion_matrix(matrix, run.directory / "confusion_matrix.png", f"{run.model_name}: {100 * accuracy:.2f} %")
     _publish_record(run.directory / "evaluation.json", args.record)

@@ -73,6 +73,11 @@ class DiehlCookRunConfig:
         if min(self.neurons, self.images, self.passes, self.block_slots, self.threads) < 1:
             raise ValueError("neurons, images, passes, block_slots and threads must be >= 1")
 
+    @property
+    def images_target(self) -> int:
+        """Images the run trains on: ``images`` × ``passes``."""
+        return self.images * self.passes
+
 
 @dataclass
 class Progress:
@@ -177,7 +182,7 @@ def _record_window(progress: Progress, counts: np.ndarray, labels: np.ndarray, w
 def _write_metrics(directory: Path, config: DiehlCookRunConfig, progress: Progress) -> None:
     write_json(directory, METRICS_FILE, {
         "images_done": progress.images_done,
-        "images_target": config.images * config.passes,
+        "images_target": config.images_target,
         "presentations": progress.presentations,
         "train_seconds": progress.seconds,
         "images_per_second": progress.images_done / progress.seconds if progress.seconds else None,
@@ -219,14 +224,14 @@ def resume(directory: Path, progress_bar: bool = True, threads: int | None = Non
     if threads is not None:
         config = DiehlCookRunConfig(**{**asdict(config), "threads": threads})
     state, progress = load_checkpoint(directory)
-    if progress.images_done < config.images * config.passes:
+    if progress.images_done < config.images_target:
         note_resumed(directory, {"images": progress.images_done})
     _continue(Path(directory), config, params, state, progress, progress_bar)
     return Path(directory)
 
 
 def _continue(directory, config, params, state, progress, progress_bar, runner=None) -> None:
-    target = config.images * config.passes
+    target = config.images_target
     if progress.images_done >= target:
         return
     images = load(config.dataset, "train").head(config.images)
@@ -425,13 +430,13 @@ def evaluate(directory: Path, labelling_images: int = 60_000, test_images: int =
                                              config.dataset, labelling_images, test_images, seed, workers,
                                              progress_bar, shard_folder)
     defaults = asdict(DiehlCookParameters())
+    saved = read_json(directory, CONFIG_FILE)
     summary = {
         **figures,
         "training_images_seen": progress.images_done,
         "passes": config.passes,
-        "run": {**asdict(config), "folder": portable_path(directory),
-                "command": read_json(directory, CONFIG_FILE).get("command", "not recorded"),
-                "trained_at": training_commits(directory)},
+        "run": {**asdict(config), "folder": portable_path(directory), "command": saved.get("command", "not recorded"),
+                "trained_at": training_commits(saved)},
         "parameters_changed": {name: value for name, value in asdict(params).items() if defaults[name] != value},
         "training": {
             "seconds": progress.seconds,

@@ -64,9 +64,9 @@ def note_resumed(run_dir: Path, done: dict[str, int]) -> None:
     write_json(run_dir, CONFIG_FILE, config)
 
 
-def training_commits(run_dir: Path) -> list[dict[str, Any]]:
-    """The commit that started a run, then each that resumed it (:func:`note_resumed`)."""
-    config = read_json(run_dir, CONFIG_FILE)
+def training_commits(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The commit that started a run, then each that resumed it (:func:`note_resumed`), from the
+    run's saved configuration."""
     started = {"commit": config.get("environment", {}).get("commit", "not recorded")}
     return [started, *config.get("resumed", [])]
 

@@ -16,7 +16,7 @@ import pytest
 import spikebridge.diehl_cook_runs as runs
 from idx_datasets import load
 from spikebridge.records import source_commit
-from spikebridge.runs import RunError, training_commits
+from spikebridge.runs import CONFIG_FILE, RunError, read_json, training_commits
 from spiking.block_runner import RuntimeBlockRunner, StandaloneBlockRunner, claim_build_dir
 from spiking.diehl_cook import (
     MEMBRANE_UPDATES,
@@ -173,11 +173,12 @@ def test_resume_after_interruption_gives_the_same_weights(tmp_path, monkeypatch,
     assert progress.images_done == 250
     np.testing.assert_array_equal(resumed.weights, uninterrupted.weights)
     np.testing.assert_array_equal(resumed.theta_mV, uninterrupted.theta_mV)
-    started, resumed_at = training_commits(interrupted)  # the folder names the commit of each chunk
+    # the folder names the commit of each chunk
+    started, resumed_at = training_commits(read_json(interrupted, CONFIG_FILE))
     assert started["commit"] == resumed_at["commit"] == source_commit()
     assert resumed_at["images"] == images_at_checkpoint
     runs.resume(interrupted, progress_bar=False)  # finished: nothing trains, nothing is noted
-    assert len(training_commits(interrupted)) == 2
+    assert len(training_commits(read_json(interrupted, CONFIG_FILE))) == 2
 
 
 def test_input_spike_counts_match_the_poisson_rate():

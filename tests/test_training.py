@@ -9,7 +9,7 @@ import torch
 
 import spikebridge.training as training
 from spikebridge import models
-from spikebridge.runs import RunError, training_commits
+from spikebridge.runs import CONFIG_FILE, RunError, read_json, training_commits
 from spikebridge.training import TrainConfig, load_run, resume, train
 
 SMALL_MLP = {"widths": [784, 128, 10]}
@@ -73,7 +73,7 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path, monkeyp
     assert len(load_run(interrupted_dir).history) == 2
 
     resumed = resume(interrupted_dir, progress=False)
-    assert [entry.get("epochs") for entry in training_commits(interrupted_dir)] == [None, 2]
+    assert [entry.get("epochs") for entry in training_commits(read_json(interrupted_dir, CONFIG_FILE))] == [None, 2]
     assert [r["test_accuracy"] for r in resumed.history] == [r["test_accuracy"] for r in uninterrupted.history]
     assert same_weights(resumed, uninterrupted)
     assert (interrupted_dir / "model.pt").exists()
